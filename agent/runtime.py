@@ -1,0 +1,102 @@
+"""The library behind the CLI: one object that owns settings, registry, workspace and cache.
+
+The CLI only parses flags and prints; everything it does is a method here, so tests and other
+front ends (a chat UI, the LangGraph server) drive exactly the same code.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from agent.cache import StepCache
+from agent.config import Settings
+from agent.executor import Event, Executor, RunResult
+from graphs.plan import BoundPlan, Plan, bind
+from graphs.workflow import Workflow, compile_workflow, load_workflow
+from tools.artifacts import Session, Workspace
+from tools.errors import InputError
+from tools.registry import Registry, load_registry
+
+
+@dataclass
+class WorkflowRun:
+    row: dict[str, Any]
+    plan: BoundPlan
+    result: RunResult
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None, registry: Registry | None = None):
+        self.settings = settings or Settings()
+        self._registry = registry
+
+    @cached_property
+    def registry(self) -> Registry:
+        return self._registry if self._registry is not None else load_registry()
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        return Workspace(self.settings.workspace, self.settings.limits())
+
+    def session(self, session_id: str | None, *, create: bool = False, prefix: str = "s") -> Session:
+        if session_id is None:
+            return self.workspace.new_session(prefix)
+        return self.workspace.session(session_id, create=create)
+
+    def latest_session(self) -> Session:
+        sessions = self.workspace.sessions()
+        if not sessions:
+            raise InputError(f"no sessions yet in {self.workspace.root}")
+        return self.workspace.session(sessions[-1])
+
+    def _roots(self, workflow_path: Path) -> list[Path]:
+        return [self.workspace.root, workflow_path.resolve().parent, Path.cwd()]
+
+    def bind_workflow(self, workflow: Workflow, path: Path, session: Session, given: dict[str, Any]) -> BoundPlan:
+        plan = compile_workflow(workflow, session, given, base_dir=path.resolve().parent, roots=self._roots(path))
+        return bind(plan, self.registry, session)
+
+    def validate_workflow(self, path: Path, given: dict[str, Any] | None = None) -> BoundPlan:
+        """Check everything a run would check, importing inputs into a throwaway session."""
+        workflow = load_workflow(path)
+        with tempfile.TemporaryDirectory(prefix="llmga-validate-") as tmp:
+            session = Session(Path(tmp), self.workspace.limits)
+            return self.bind_workflow(workflow, path, session, given or {})
+
+    def executor(self, session: Session, *, use_cache: bool = True, on_event: Callable[[Event], None] | None = None) -> Executor:
+        cache = StepCache(self.workspace) if use_cache else None
+        return Executor(session, cache, max_workers=self.settings.max_workers, **({"on_event": on_event} if on_event else {}))
+
+    def run_plan(self, plan: Plan, session: Session, **executor_args: Any) -> tuple[BoundPlan, RunResult]:
+        bound = bind(plan, self.registry, session)
+        return bound, self.executor(session, **executor_args).run(bound)
+
+    def run_workflow(
+        self,
+        path: Path,
+        rows: list[dict[str, Any]],
+        *,
+        session_id: str | None = None,
+        on_plan: Callable[[BoundPlan, dict[str, Any]], None] | None = None,
+        **executor_args: Any,
+    ) -> tuple[Session, list[WorkflowRun]]:
+        """Run a workflow once per row of input values, all rows in one session.
+
+        Every row is compiled and checked before anything runs, so a bad row in a batch stops
+        the batch before it has spent any compute.
+        """
+        workflow = load_workflow(path)
+        prefix = "wf-" + (path.stem.replace("_", "-")[:24] or "run")
+        session = self.session(session_id, create=True, prefix=prefix)
+        plans = [(row, self.bind_workflow(workflow, path, session, row)) for row in rows]
+        runs = []
+        for row, bound in plans:
+            if on_plan:
+                on_plan(bound, row)
+            runs.append(WorkflowRun(row, bound, self.executor(session, **executor_args).run(bound)))
+        return session, runs

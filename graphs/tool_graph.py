@@ -1,0 +1,152 @@
+"""The typed tool graph (ControlLLM's Thoughts-on-Graph): artifact kinds <-> tools.
+
+Bipartite and derived from the registry every time, never kept by hand: an edge kind -> tool
+means "accepts", tool -> kind means "produces". ``search`` chains tools backwards from the kind
+wanted, so a tool that needs several inputs (image + mask) is only used when every required
+input is either available or made by an earlier tool in the chain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from tools.artifacts import Kind
+from tools.errors import ConfigError
+from tools.registry import Registry
+
+
+def kind_node(kind: Kind) -> str:
+    return f"kind:{kind.value}"
+
+
+def tool_node(name: str) -> str:
+    return f"tool:{name}"
+
+
+def build_tool_graph(registry: Registry) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    for kind in Kind:
+        graph.add_node(kind_node(kind), type="kind", kind=kind)
+    for tool in registry:
+        graph.add_node(tool_node(tool.name), type="tool", name=tool.name, cost=tool.cost, summary=tool.summary())
+        for name, spec in tool.inputs.items():
+            edge = graph.get_edge_data(kind_node(spec.kind), tool_node(tool.name))
+            if edge is None:
+                graph.add_edge(kind_node(spec.kind), tool_node(tool.name), inputs=[name], optional=spec.optional)
+            else:
+                edge["inputs"].append(name)
+                edge["optional"] = edge["optional"] and spec.optional
+        for name, kind in tool.outputs.items():
+            graph.add_edge(tool_node(tool.name), kind_node(kind), outputs=[name])
+    return graph
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Tools in the order they run; every required input is available or made earlier."""
+
+    tools: tuple[str, ...]
+    cost: float
+
+    def __str__(self) -> str:
+        return " -> ".join(self.tools)
+
+
+def _required(graph: nx.DiGraph, tool: str) -> list[Kind]:
+    return sorted(
+        (graph.nodes[k]["kind"] for k, _, data in graph.in_edges(tool, data=True) if not data["optional"]),
+        key=lambda k: k.value,
+    )
+
+
+def search(
+    graph: nx.DiGraph,
+    available: set[Kind],
+    want: Kind,
+    *,
+    max_steps: int = 3,
+    limit: int = 10,
+) -> list[Chain]:
+    """Ranked, type-correct tool chains that make ``want`` from ``available`` kinds."""
+
+    def ways(kind: Kind, depth: int, visiting: frozenset[Kind]) -> list[tuple[str, ...]]:
+        if depth == 0:
+            return []
+        found: list[tuple[str, ...]] = []
+        for tool in graph.predecessors(kind_node(kind)):
+            options = []
+            for need in _required(graph, tool):
+                if need in available:
+                    continue
+                if need in visiting:
+                    options = None
+                    break
+                sub = ways(need, depth - 1, visiting | {need})
+                if not sub:
+                    options = None
+                    break
+                options.append(sub)
+            if options is None:
+                continue
+            for combo in itertools.islice(itertools.product(*options), 50):
+                ordered: list[str] = []
+                for part in combo:
+                    ordered.extend(t for t in part if t not in ordered)
+                if tool not in ordered:
+                    ordered.append(tool)
+                if len(ordered) <= max_steps:
+                    found.append(tuple(ordered))
+        return found
+
+    chains = {
+        Chain(tuple(graph.nodes[t]["name"] for t in path), sum(graph.nodes[t]["cost"] for t in path))
+        for path in ways(want, max_steps, frozenset({want}))
+    }
+    return sorted(chains, key=lambda c: (len(c.tools), c.cost, c.tools))[:limit]
+
+
+def to_dot(graph: nx.DiGraph) -> str:
+    lines = ["digraph llmga_tools {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+    for node, data in graph.nodes(data=True):
+        if data["type"] == "kind":
+            lines.append(f'  "{node}" [label="{data["kind"].value}", shape=ellipse, style=filled, fillcolor="#dde8ff"];')
+        else:
+            lines.append(f'  "{node}" [label="{data["name"]}", shape=box];')
+    for src, dst, data in graph.edges(data=True):
+        label = ",".join(data.get("inputs") or data.get("outputs") or [])
+        style = ", style=dashed" if data.get("optional") else ""
+        lines.append(f'  "{src}" -> "{dst}" [label="{label}"{style}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_mermaid(graph: nx.DiGraph) -> str:
+    def ident(node: str) -> str:
+        return node.replace(":", "_")
+
+    lines = ["flowchart LR"]
+    for node, data in graph.nodes(data=True):
+        if data["type"] == "kind":
+            lines.append(f"  {ident(node)}(({data['kind'].value}))")
+        else:
+            lines.append(f"  {ident(node)}[{data['name']}]")
+    for src, dst, data in graph.edges(data=True):
+        label = ",".join(data.get("inputs") or data.get("outputs") or [])
+        arrow = "-.->" if data.get("optional") else "-->"
+        lines.append(f"  {ident(src)} {arrow}|{label}| {ident(dst)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_png(dot_source: str, dest: Path) -> Path:
+    """Render DOT to PNG with Graphviz's ``dot`` program, when it is installed."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise ConfigError("PNG export needs Graphviz's `dot` (apt-get install graphviz); DOT and Mermaid work without it")
+    subprocess.run([dot, "-Tpng", "-o", str(dest)], input=dot_source.encode(), check=True, capture_output=True)
+    return dest

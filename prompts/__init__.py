@@ -1,0 +1,1 @@
+"""Prompt templates as package data, rendered strictly (filled in by the planner issue)."""

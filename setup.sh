@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up llmga on a fresh Debian/Ubuntu machine: system packages, a virtualenv in .venv, the
+# package itself. `./setup.sh --dev` adds the test tools and the example plugin.
+#
+# torch: TORCH_SPEC defaults to torch==2.13.0, the CPU wheel this machine kind keeps on disk (an
+# unpinned torch pulls a multi-GB CUDA build). On a GPU machine, pick the CUDA build instead:
+#   TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126" ./setup.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+
+APT_PACKAGES=(graphviz)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "setup: installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# shellcheck disable=SC2086
+"${PIP[@]}" ${TORCH_SPEC:-torch==2.13.0}
+if [ "$DEV" = 1 ]; then
+  "${PIP[@]}" -e ".[dev]"
+  "${PIP[@]}" --no-deps ./examples/plugin-example
+else
+  "${PIP[@]}" -e .
+fi
+echo "setup: ready; run .venv/bin/llmga --help"

@@ -1,0 +1,1 @@
+"""What can be done: artifact types, the Tool protocol, the plugin registry and built-in tools."""

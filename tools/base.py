@@ -1,0 +1,142 @@
+"""The Tool protocol: one small typed unit whose schema comes from its code.
+
+A tool is a subclass of ``Tool`` with a docstring (its description), ``inputs`` (artifact kinds),
+``outputs`` (artifact kinds), a pydantic ``Params`` model and a ``run`` method whose keyword
+arguments are exactly its inputs. ``__init_subclass__`` checks all of this when the class is
+defined, so a broken tool fails at import, not in the middle of somebody's run. The planner's
+JSON schema and the tool graph's edges are derived from these declarations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.artifacts import ArtifactHandle, Kind
+from tools.errors import ToolDefinitionError
+
+TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
+
+
+class ToolParams(BaseModel):
+    """Base for a tool's parameters: unknown arguments are errors, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Input:
+    """An artifact input: its kind, whether it may be left out, and what it is for."""
+
+    kind: Kind
+    optional: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A tool output with extra metadata to record on the artifact (fps, duration, notes)."""
+
+    value: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ToolContext:
+    """What the executor lends a running tool: seed, scratch space, progress and warnings."""
+
+    step_id: str
+    seed: int | None
+    scratch: Path
+    models: Any = None
+    report: Callable[[str, float, str], None] = lambda step, fraction, note: None
+    warnings: list[str] = field(default_factory=list)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self, done: int, total: int, note: str = "") -> None:
+        self.report(self.step_id, done / max(total, 1), note)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+class Tool:
+    """Base class for every tool, built-in or plugin."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[dict[str, Input]] = {}
+    outputs: ClassVar[dict[str, Kind]]
+    Params: ClassVar[type[ToolParams]] = ToolParams
+    models: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[str] = "1"
+    cost: ClassVar[float] = 1.0
+    """Relative price of running the tool; the tool graph ranks cheaper chains first."""
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if not abstract:
+            _validate_declaration(cls)
+
+    @classmethod
+    def description(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def summary(cls) -> str:
+        return cls.description().split("\n", 1)[0]
+
+    @classmethod
+    def takes_seed(cls) -> bool:
+        return "seed" in cls.Params.model_fields
+
+    def run(self, ctx: ToolContext, params: Any, **inputs: ArtifactHandle | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _validate_declaration(cls: type[Tool]) -> None:
+    where = f"{cls.__module__}.{cls.__qualname__}"
+
+    def fail(problem: str) -> None:
+        raise ToolDefinitionError(f"tool {where}: {problem}")
+
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not TOOL_NAME.match(name):
+        fail("needs `name`, lower_snake_case, 2-48 characters")
+    if not cls.description():
+        fail("needs a docstring: it is the description the planner reads")
+    inputs = {}
+    for key, spec in cls.inputs.items():
+        spec = Input(spec) if isinstance(spec, Kind) else spec
+        if not isinstance(spec, Input) or not isinstance(spec.kind, Kind):
+            fail(f"input {key!r} must be a Kind or an Input(kind=...)")
+        inputs[key] = spec
+    cls.inputs = inputs
+    outputs = getattr(cls, "outputs", None)
+    if not outputs or not all(isinstance(k, Kind) for k in outputs.values()):
+        fail("needs `outputs`, a non-empty dict of name -> Kind")
+    if not (isinstance(cls.Params, type) and issubclass(cls.Params, ToolParams)):
+        fail("`Params` must subclass tools.base.ToolParams")
+    clash = set(inputs) & set(cls.Params.model_fields)
+    if clash:
+        fail(f"names used both as input and parameter: {sorted(clash)}")
+    for key in [*inputs, *outputs]:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            fail(f"input/output name {key!r} must be lower_snake_case")
+    if cls.run is Tool.run:
+        fail("must implement run(self, ctx, params, *, <inputs>)")
+    signature = inspect.signature(cls.run)
+    keyword = {
+        p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    if keyword != set(inputs):
+        fail(f"run() keyword-only arguments {sorted(keyword)} must equal inputs {sorted(inputs)}")
+    positional = [p.name for p in signature.parameters.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    if positional != ["self", "ctx", "params"]:
+        fail("run() must be declared as run(self, ctx, params, *, <inputs>)")
