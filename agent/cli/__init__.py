@@ -1,0 +1,44 @@
+"""The ``llmga`` command: parse flags, call ``Runtime``, print. No logic lives here.
+
+Each command group is a module in this package; a new group is one module plus one
+``main.add_command`` line below.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agent.config import Settings
+from agent.runtime import Runtime
+from tools.errors import LlmgaError, UserError
+
+
+class Cli(click.Group):
+    """Turns every llmga error into one line on stderr and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except LlmgaError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code if isinstance(exc, UserError) else 1)
+
+
+@click.group(cls=Cli)
+@click.option("--workspace", type=click.Path(path_type=Path), help="Folder for sessions and cache (default: $LLMGA_WORKSPACE or the user data dir).")
+@click.pass_context
+def main(ctx: click.Context, workspace: Path | None) -> None:
+    """llmga: plan, run and remember multi-step image, video and sound generation."""
+    settings = Settings(**({"workspace": workspace} if workspace else {}))
+    ctx.obj = Runtime(settings)
+
+
+from agent.cli import artifacts, tools, workflow  # noqa: E402  (the groups import `main`'s helpers)
+
+main.add_command(tools.tools)
+main.add_command(workflow.workflow)
+main.add_command(artifacts.artifacts)
+main.add_command(artifacts.sessions)

@@ -1,0 +1,1 @@
+"""Planner LLM backends behind one small interface (see ``base.py``)."""
