@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     max_workers: int = Field(4, ge=1, le=64, description="steps run at once")
     max_pixels: int = Field(64_000_000, ge=1, description="largest image accepted, in pixels")
     max_file_mb: int = Field(512, ge=1, description="largest input file accepted, in MiB")
+    profile: str = Field("tiny", description="model profile (tiny, sd15, sdxl, llmga-sd15 or a .yaml path); see `llmga models list`")
+    model_budget_mb: int | None = Field(None, ge=1, description="memory the model pool may hold before evicting; default: no limit")
 
     def limits(self) -> Limits:
         return Limits(max_pixels=self.max_pixels, max_file_bytes=self.max_file_mb * 2**20)

@@ -20,6 +20,7 @@ from graphs.plan import BoundPlan, Plan, bind
 from graphs.workflow import Workflow, compile_workflow, load_workflow
 from tools.artifacts import Session, Workspace
 from tools.errors import InputError
+from tools.models import ModelPool
 from tools.registry import Registry, load_registry
 
 
@@ -42,6 +43,12 @@ class Runtime:
     @cached_property
     def workspace(self) -> Workspace:
         return Workspace(self.settings.workspace, self.settings.limits())
+
+    @cached_property
+    def models(self) -> ModelPool:
+        """One pool per Runtime: every run and step of this process shares its loaded models."""
+        budget = self.settings.model_budget_mb * 2**20 if self.settings.model_budget_mb else None
+        return ModelPool(self.settings.profile, budget_bytes=budget, cache_dir=self.workspace.root / "models")
 
     def session(self, session_id: str | None, *, create: bool = False, prefix: str = "s") -> Session:
         if session_id is None:
@@ -70,7 +77,7 @@ class Runtime:
 
     def executor(self, session: Session, *, use_cache: bool = True, on_event: Callable[[Event], None] | None = None) -> Executor:
         cache = StepCache(self.workspace) if use_cache else None
-        return Executor(session, cache, max_workers=self.settings.max_workers, **({"on_event": on_event} if on_event else {}))
+        return Executor(session, cache, models=self.models, max_workers=self.settings.max_workers, **({"on_event": on_event} if on_event else {}))
 
     def run_plan(self, plan: Plan, session: Session, **executor_args: Any) -> tuple[BoundPlan, RunResult]:
         bound = bind(plan, self.registry, session)

@@ -36,9 +36,10 @@ def main(ctx: click.Context, workspace: Path | None) -> None:
     ctx.obj = Runtime(settings)
 
 
-from agent.cli import artifacts, tools, workflow  # noqa: E402  (the groups import `main`'s helpers)
+from agent.cli import artifacts, models, tools, workflow  # noqa: E402  (the groups import `main`'s helpers)
 
 main.add_command(tools.tools)
 main.add_command(workflow.workflow)
 main.add_command(artifacts.artifacts)
 main.add_command(artifacts.sessions)
+main.add_command(models.models)

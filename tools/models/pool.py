@@ -7,7 +7,8 @@ without loading anything. Entries are kept in least-recently-used order and the 
 dropped when the recorded sizes pass the memory budget, so a long session that touches many
 models does not grow without bound. Nothing is loaded at import time.
 
-Diffusion pipelines by role sit on top of this core (``pipeline(role)``) in ``tools.models.diffusion``.
+Diffusion pipelines by role sit on top of this core: ``pipeline(role)`` (see
+``tools.models.diffusion``) and ``run_lock(role)``.
 """
 
 from __future__ import annotations
@@ -47,28 +48,33 @@ class _Entry:
     parent: str | None
 
 
-def estimate_bytes(obj: Any) -> int:
-    """Bytes of the tensors an object holds (a torch module, a pipeline's modules, or 0).
-
-    Tensors are counted once by storage, so a pipeline made with ``from_pipe`` that shares its
-    parent's modules is not counted twice when both are measured together.
-    """
-    import torch
-
-    seen: set[int] = set()
-    total = 0
-    modules: list[torch.nn.Module] = []
+def _storages(obj: Any) -> dict[int, int]:
+    """Tensor storages an object holds (a torch module or a pipeline's modules): pointer -> bytes."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    modules: list[Any] = []
     if isinstance(obj, torch.nn.Module):
         modules = [obj]
-    elif hasattr(obj, "components"):
+    elif isinstance(getattr(obj, "components", None), dict):
         modules = [m for m in obj.components.values() if isinstance(m, torch.nn.Module)]
+    found: dict[int, int] = {}
     for module in modules:
         for tensor in [*module.parameters(), *module.buffers()]:
-            ptr = tensor.untyped_storage().data_ptr()
-            if ptr not in seen:
-                seen.add(ptr)
-                total += tensor.untyped_storage().nbytes()
-    return total
+            storage = tensor.untyped_storage()
+            found[storage.data_ptr()] = storage.nbytes()
+    return found
+
+
+def estimate_bytes(obj: Any, exclude: Any = None) -> int:
+    """Bytes of the tensors ``obj`` holds that ``exclude`` does not (0 for non-torch objects).
+
+    Counting by storage means a ``from_pipe`` sibling measured against its parent costs only the
+    modules it added, so shared weights are never charged twice against the budget.
+    """
+    shared = _storages(exclude) if exclude is not None else {}
+    return sum(size for ptr, size in _storages(obj).items() if ptr not in shared)
 
 
 class ModelPool:
@@ -87,7 +93,7 @@ class ModelPool:
         device: str | None = None,
         offload: str = "auto",
     ):
-        self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        self._profile = profile
         self.budget_bytes = budget_bytes
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._device = device
@@ -98,6 +104,13 @@ class ModelPool:
         self._key_locks: dict[str, threading.Lock] = {}
         self._notices: list[str] = []
         self._noticed: set[str] = set()
+
+    @property
+    def profile(self) -> Profile:
+        """The active profile, read on first use: a pool for tools that need no model never fails on it."""
+        if not isinstance(self._profile, Profile):
+            self._profile = load_profile(self._profile)
+        return self._profile
 
     # -- the generic core ----------------------------------------------------------------------
     def get(self, key: str, loader: Callable[[], T], *, size_bytes: int | None = None, parent: str | None = None) -> T:
@@ -125,9 +138,12 @@ class ModelPool:
             started = time.perf_counter()
             value = loader()
             seconds = time.perf_counter() - started
-            size = size_bytes if size_bytes is not None else estimate_bytes(value)
             with self._lock:
-                self._entries[key] = _Entry(value, size, parent)
+                parent_entry = self._entries.get(parent) if parent else None
+            if size_bytes is None:
+                size_bytes = estimate_bytes(value, exclude=parent_entry.value if parent_entry else None)
+            with self._lock:
+                self._entries[key] = _Entry(value, size_bytes, parent)
                 self.stats.loads += 1
                 self.stats.load_seconds += seconds
                 self.stats.loaded_keys.append(key)
@@ -188,6 +204,29 @@ class ModelPool:
         if dropped:
             _release_memory()
 
+    # -- diffusion pipelines by role ------------------------------------------------------------
+    @property
+    def device(self) -> str | None:
+        return self._device
+
+    def pipeline(self, role: str) -> Any:
+        """The diffusers pipeline for ``role`` on this pool's profile (siblings share modules)."""
+        from tools.models.diffusion import load_pipeline
+
+        return load_pipeline(self, role)
+
+    def run_lock(self, role: str) -> threading.Lock:
+        """Hold this while calling a role's pipeline.
+
+        Sibling pipelines share one scheduler object and keep per-call state on themselves, so
+        two calls in one family at the same moment would corrupt each other; other families run
+        in parallel.
+        """
+        from tools.models.diffusion import family_key
+
+        with self._lock:
+            return self._key_locks.setdefault("run:" + family_key(self.profile, role), threading.Lock())
+
     # -- profile roles ---------------------------------------------------------------------------
     def model_ids(self, roles: tuple[str, ...]) -> list[str]:
         """The concrete model ids/folders the active profile maps ``roles`` to (for cache keys).
@@ -196,6 +235,8 @@ class ModelPool:
         changes when the profile does; using such a role fails later with a clear message.
         """
         ids: list[str] = []
+        if not roles:
+            return ids
         for role in roles:
             spec = self.profile.roles.get(role)
             ids.extend(spec.ids(self.profile) if spec else [f"{self.profile.name}:{role}"])

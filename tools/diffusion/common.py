@@ -1,0 +1,86 @@
+"""What every diffusion tool shares: reaching the pool, seeds as generators, sizes, progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from PIL import Image
+from pydantic import Field
+
+from tools.base import ToolContext, ToolParams
+from tools.diffusion.long_prompt import encode_long_prompt
+from tools.errors import ConfigError, ToolFailure
+
+SIZE_STEP = 8
+"""Stable Diffusion needs sides divisible by 8 (the VAE's downscale)."""
+
+
+class PromptParams(ToolParams):
+    """Parameters common to every prompt-driven generator."""
+
+    prompt: str = Field(min_length=1, description="what to draw; longer than 77 CLIP tokens is fine")
+    negative_prompt: str = Field("", description="what to avoid")
+    steps: int = Field(30, ge=1, le=200, description="denoising steps")
+    guidance: float = Field(7.5, ge=0.0, le=30.0, description="classifier-free guidance scale")
+    seed: int | None = Field(None, ge=0, description="same seed, same image; recorded on the artifact")
+
+
+def pool_of(ctx: ToolContext) -> Any:
+    if ctx.models is None:
+        raise ConfigError("this tool needs the model pool: run it through Runtime (or Executor(models=ModelPool(...)))")
+    return ctx.models
+
+
+def pipeline(ctx: ToolContext, role: str) -> Any:
+    """The role's pipeline; the first use of an untrained profile warns on this step, once per pool."""
+    pool = pool_of(ctx)
+    pipe = pool.pipeline(role)
+    for notice in pool.notices:
+        if pool.notice_once(f"shown:{notice}", notice):
+            ctx.warn(notice)
+    return pipe
+
+
+def generator(seed: int | None) -> torch.Generator:
+    """A CPU generator: the same seed gives the same starting noise on any device."""
+    gen = torch.Generator(device="cpu")
+    return gen.manual_seed(seed if seed is not None else 0)
+
+
+def snap(size: tuple[int, int]) -> tuple[int, int]:
+    """Nearest size the model accepts (multiples of 8, at least 8)."""
+    return tuple(max(SIZE_STEP, round(side / SIZE_STEP) * SIZE_STEP) for side in size)  # type: ignore[return-value]
+
+
+def generate(ctx: ToolContext, role: str, params: PromptParams, **call: Any) -> tuple[Image.Image, dict[str, Any]]:
+    """Run a role's pipeline with long-prompt embeddings, a seeded generator and progress reports.
+
+    Returns the image and metadata worth recording (how many prompt tokens, in how many windows).
+    """
+    pool = pool_of(ctx)
+    pipe = pipeline(ctx, role)
+
+    def on_step(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        ctx.progress(index + 1, params.steps)
+        if ctx.cancelled.is_set():
+            _pipe._interrupt = True
+        return tensors
+
+    with pool.run_lock(role):
+        embeds = encode_long_prompt(pipe, params.prompt, params.negative_prompt)
+        result = pipe(
+            **embeds.kwargs,
+            **call,
+            num_inference_steps=params.steps,
+            guidance_scale=params.guidance,
+            generator=generator(params.seed),
+            callback_on_step_end=on_step,
+            output_type="pil",
+        )
+    if ctx.cancelled.is_set():
+        raise ToolFailure("cancelled")
+    meta = {"prompt_tokens": embeds.tokens, "prompt_windows": embeds.windows}
+    if pool.profile.untrained:
+        meta["untrained_weights"] = True
+    return result.images[0], meta

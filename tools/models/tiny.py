@@ -1,0 +1,167 @@
+"""Tiny, untrained Stable Diffusion parts built offline from config.
+
+The classes are the real ones (``UNet2DConditionModel``, ``AutoencoderKL``, ``CLIPTextModel``,
+``CLIPTokenizer``, ``ControlNetModel``) at the sizes diffusers uses in its own pipeline tests
+(``get_dummy_components``). Each build is saved once with ``save_pretrained`` into a cache folder
+and then loaded back with ``from_pretrained`` like any downloaded model, so tests exercise the
+real loading path. Weights come from a fixed seed under ``torch.random.fork_rng`` (the global
+random state is left alone). Outputs are noise: the program says so wherever these are used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.errors import ConfigError
+
+TINY_VERSION = 1
+"""Bump when a builder changes, so stale cached builds are not reused."""
+
+CROSS_DIM = 32
+BLOCKS = (32, 64)
+
+
+def _byte_vocab() -> dict[str, int]:
+    """CLIP's byte-level alphabet, each byte alone and as a word end, plus the two specials.
+
+    With no merges every character is a token, so a sentence of n characters is about n tokens:
+    a real 200-token prompt is easy to write in a test.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            codes.append(256 + extra)
+            extra += 1
+    chars = [chr(c) for c in codes]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({f"{c}</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab
+
+
+def _unet(in_channels: int = 4, **extra):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=BLOCKS,
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=CROSS_DIM,
+        norm_num_groups=32,
+        **extra,
+    )
+
+
+def _build_sd(dest: Path) -> None:
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab = _byte_vocab()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+            hidden_size=CROSS_DIM,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(vocab),
+            max_position_embeddings=77,
+        )
+    )
+    vae = AutoencoderKL(
+        block_out_channels=list(BLOCKS),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+        norm_num_groups=32,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=_unet(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(dest)
+
+
+def _build_unet(in_channels: int, **extra) -> Callable[[Path], None]:
+    def build(dest: Path) -> None:
+        _unet(in_channels, **extra).save_pretrained(dest / "unet")
+
+    return build
+
+
+def _build_controlnet(dest: Path) -> None:
+    from diffusers import ControlNetModel
+
+    ControlNetModel(
+        block_out_channels=BLOCKS,
+        layers_per_block=1,
+        in_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=CROSS_DIM,
+        conditioning_embedding_out_channels=(16, 32),
+        norm_num_groups=32,
+    ).save_pretrained(dest)
+
+
+BUILDERS: dict[str, Callable[[Path], None]] = {
+    "sd": _build_sd,
+    "sd-inpaint": _build_unet(9),
+    "sd-pix2pix": _build_unet(8),
+    "sd-gligen": _build_unet(4, attention_type="gated"),
+    "controlnet": _build_controlnet,
+}
+
+
+def tiny_dir(name: str, cache_dir: Path) -> Path:
+    """The folder of tiny build ``name``, building it first if it is not there yet.
+
+    The build goes to a temporary folder beside the target and is renamed into place, so two
+    processes building at once both end with one complete folder, never a half-written one.
+    """
+    if name not in BUILDERS:
+        raise ConfigError(f"unknown tiny model 'tiny:{name}'; known: {', '.join(f'tiny:{n}' for n in BUILDERS)}")
+    dest = Path(cache_dir) / "tiny" / f"{name}-v{TINY_VERSION}"
+    if dest.is_dir():
+        return dest
+    import torch
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            BUILDERS[name](tmp)
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process finished first; theirs is as good as ours
+            if not dest.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
