@@ -17,9 +17,9 @@ MARK = {"ran": "done", "cached": "cached", "failed": "FAILED", "skipped": "skipp
 
 
 class Display:
-    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
-        self.out = out
-        self.err = err
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._lock = threading.Lock()
         self._last_progress: dict[str, int] = {}
 

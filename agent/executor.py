@@ -9,11 +9,10 @@ finishes, and everything finished stays on disk and in the cache for the next ru
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -139,11 +138,10 @@ class Executor:
                     self.cache.store(sig, self.session, outputs)  # later hits here reuse the copy
                 return finish(StepResult(step.id, tool.name, "cached", {k: a.id for k, a in outputs.items()}))
 
-            scratch = Path(tempfile.mkdtemp(prefix=f".scratch-{step.id}-", dir=self.session.root))
             ctx = ToolContext(
                 step_id=step.id,
                 seed=seed,
-                scratch=scratch,
+                scratch_parent=self.session.root,
                 models=self.models,
                 report=lambda s, fraction, note: self.on_event(Event("progress", s, tool.name, fraction, note)),
             )
@@ -151,7 +149,7 @@ class Executor:
                 produced = tool().run(ctx, params, **{name: inputs.get(name) for name in tool.inputs})
                 outputs = self._store(tool.name, tool.outputs, produced, recipe)
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                ctx.cleanup()
             if self.cache is not None:
                 self.cache.store(sig, self.session, outputs)
             return finish(StepResult(step.id, tool.name, "ran", {k: a.id for k, a in outputs.items()}, warnings=ctx.warnings))
@@ -189,27 +187,44 @@ class Executor:
 
     # -- a whole plan ------------------------------------------------------------------------
     def run(self, plan: BoundPlan) -> RunResult:
+        """Run every step once its dependencies are done; skip the dependents of a failure."""
         done: dict[str, StepResult] = {}
-        pending = list(plan.order)
-        running: dict[Future[StepResult], str] = {}
+        waiting = {s: set(plan.steps[s].deps) for s in plan.order}
+        dependents: dict[str, list[str]] = {s: [] for s in plan.order}
+        for step_id in plan.order:
+            for dep in plan.steps[step_id].deps:
+                dependents[dep].append(step_id)
+        finished: queue.SimpleQueue[tuple[str, Future[StepResult]]] = queue.SimpleQueue()
+        ready = [s for s in plan.order if not waiting[s]]
+        in_flight = 0
+
+        def skip(step_id: str, blocker: str) -> None:
+            if step_id in done:
+                return
+            result = StepResult(step_id, plan.steps[step_id].tool.name, "skipped", error=f"needs '{blocker}', which did not finish")
+            done[step_id] = result
+            self.on_event(Event("end", step_id, result.tool, result=result))
+            for later in dependents[step_id]:
+                skip(later, step_id)
+
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="llmga-step") as pool:
-            while pending or running:
-                for step_id in list(pending):
-                    deps = plan.steps[step_id].deps
-                    if any(done.get(d) and done[d].status in ("failed", "skipped") for d in deps):
-                        pending.remove(step_id)
-                        blocker = next(d for d in deps if done.get(d) and done[d].status in ("failed", "skipped"))
-                        result = StepResult(step_id, plan.steps[step_id].tool.name, "skipped", error=f"needs '{blocker}', which did not finish")
-                        done[step_id] = result
-                        self.on_event(Event("end", step_id, result.tool, result=result))
-                    elif all(d in done for d in deps):
-                        pending.remove(step_id)
-                        running[pool.submit(self.execute_step, plan.steps[step_id], dict(done))] = step_id
-                if not running:
-                    continue
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    done[running.pop(future)] = future.result()
+            while ready or in_flight:
+                for step_id in ready:
+                    step = plan.steps[step_id]
+                    future = pool.submit(self.execute_step, step, {d: done[d] for d in step.deps})
+                    future.add_done_callback(lambda f, s=step_id: finished.put((s, f)))
+                    in_flight += 1
+                ready = []
+                step_id, future = finished.get()
+                in_flight -= 1
+                done[step_id] = future.result()
+                for later in dependents[step_id]:
+                    if done[step_id].status in ("failed", "skipped"):
+                        skip(later, step_id)
+                    else:
+                        waiting[later].discard(step_id)
+                        if not waiting[later] and later not in done:
+                            ready.append(later)
         outputs = {}
         for name, ref in plan.outputs.items():
             if isinstance(ref, ArtifactRef):

@@ -6,6 +6,7 @@ front ends (a chat UI, the LangGraph server) drive exactly the same code.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from agent.executor import Event, Executor, RunResult
 from graphs.plan import BoundPlan, Plan, bind
 from graphs.workflow import Workflow, compile_workflow, load_workflow
 from tools.artifacts import Session, Workspace
-from tools.errors import InputError
+from tools.errors import InputError, LlmgaError
 from tools.models import ModelPool
 from tools.registry import Registry, load_registry
 
@@ -70,10 +71,13 @@ class Runtime:
 
     def validate_workflow(self, path: Path, given: dict[str, Any] | None = None) -> BoundPlan:
         """Check everything a run would check, importing inputs into a throwaway session."""
-        workflow = load_workflow(path)
-        with tempfile.TemporaryDirectory(prefix="llmga-validate-") as tmp:
-            session = Session(Path(tmp), self.workspace.limits)
-            return self.bind_workflow(workflow, path, session, given or {})
+        return self._check(load_workflow(path), path, given or {})
+
+    def _check(self, workflow: Workflow, path: Path, given: dict[str, Any]) -> BoundPlan:
+        scratch = self.workspace.root / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="validate-", dir=scratch) as tmp:
+            return self.bind_workflow(workflow, path, Session(Path(tmp), self.workspace.limits), given)
 
     def executor(self, session: Session, *, use_cache: bool = True, on_event: Callable[[Event], None] | None = None) -> Executor:
         cache = StepCache(self.workspace) if use_cache else None
@@ -98,9 +102,20 @@ class Runtime:
         the batch before it has spent any compute.
         """
         workflow = load_workflow(path)
+        is_new = session_id is None or session_id not in self.workspace.sessions()
         prefix = "wf-" + (path.stem.replace("_", "-")[:24] or "run")
         session = self.session(session_id, create=True, prefix=prefix)
-        plans = [(row, self.bind_workflow(workflow, path, session, row)) for row in rows]
+        before = {a.id for a in session.artifacts()}
+        try:  # check every row before running any: a bad row spends nothing and leaves no trace
+            plans = [(row, self.bind_workflow(workflow, path, session, row)) for row in rows]
+        except LlmgaError:
+            if is_new:
+                shutil.rmtree(session.root)
+            else:
+                for artifact in session.artifacts():
+                    if artifact.id not in before:
+                        session.remove(artifact.id)
+            raise
         runs = []
         for row, bound in plans:
             if on_plan:

@@ -60,6 +60,10 @@ def parse_ref(value: Any) -> Ref | None:
     raise ValueError(f"malformed reference {value!r}: use ${{step.output}}, ${{step}} or ${{image-3}}")
 
 
+def _a(kind: Kind) -> str:
+    return f"an {kind.value}" if kind.value[0] in "aeiou" else f"a {kind.value}"
+
+
 def looks_like_ref(value: Any) -> bool:
     return isinstance(value, str) and value.lstrip().startswith("${")
 
@@ -189,7 +193,7 @@ def bind(plan: Plan, registry: Registry, session: Session) -> BoundPlan:
         else:
             return None
         if want is not None and kind != want:
-            problems.add(step_id, f"{value} is a {kind} but a {want} is needed")
+            problems.add(step_id, f"{value} is {_a(kind)}, but {_a(want)} is needed")
             return None
         return ref
 
@@ -207,7 +211,7 @@ def bind(plan: Plan, registry: Registry, session: Session) -> BoundPlan:
                     continue
                 kind = tool.inputs[name].kind
                 if not looks_like_ref(value):
-                    problems.add(step.id, f"argument '{name}' needs a reference to a {kind} (like ${{step.output}} or ${{{kind}-1}}), got {value!r}")
+                    problems.add(step.id, f"argument '{name}' needs a reference to {_a(kind)} (like ${{step.output}} or ${{{kind}-1}}), got {value!r}")
                 elif (ref := resolve(step.id, value, kind)) is not None:
                     inputs[name] = ref
             elif looks_like_ref(value):

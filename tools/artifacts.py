@@ -16,8 +16,6 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -131,15 +129,19 @@ def content_hash(kind: Kind, path: Path) -> str:
     Pixel hashing keeps the recipe chunk out of the hash, so two runs that make the same pixels
     through different steps count as the same input for caching.
     """
-    digest = hashlib.sha256()
     if kind in (Kind.IMAGE, Kind.MASK):
         with Image.open(path) as img:
-            digest.update(f"{img.mode}:{img.size}".encode())
-            digest.update(img.tobytes())
-    else:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+            return _pixel_hash(img)
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pixel_hash(img: Image.Image) -> str:
+    digest = hashlib.sha256(f"{img.mode}:{img.size}".encode())
+    digest.update(img.tobytes())
     return digest.hexdigest()
 
 
@@ -227,6 +229,7 @@ class Session:
         self.id = root.name
         self.limits = limits or Limits()
         self._lock = threading.Lock()
+        self._next: dict[Kind, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def artifacts(self) -> list[Artifact]:
@@ -253,27 +256,30 @@ class Session:
         return ArtifactHandle(artifact, self.path(artifact), self.limits)
 
     # -- writing -----------------------------------------------------------------------------
-    @contextmanager
-    def _reserve(self, kind: Kind) -> Iterator[str]:
-        """Claim the next free id with an exclusive-create marker, safe across threads and processes."""
+    def _reserve(self, kind: Kind) -> tuple[str, Path]:
+        """Claim the next free id by exclusively creating its (still empty) data file.
+
+        The exclusive create makes the claim safe across threads and processes; the folder is
+        scanned once per kind, after that a counter is enough. The empty file is not an artifact
+        yet: that takes the sidecar, written last.
+        """
         with self._lock:
-            taken = [
-                int(m.group(2))
-                for p in self.root.iterdir()
-                if (m := ARTIFACT_ID.match(p.name.lstrip(".").split(".")[0])) and m.group(1) == kind.value
-            ]
-            number = max(taken, default=0) + 1
+            if kind not in self._next:
+                taken = [
+                    int(m.group(2))
+                    for p in self.root.iterdir()
+                    if (m := ARTIFACT_ID.match(p.name.lstrip(".").split(".")[0])) and m.group(1) == kind.value
+                ]
+                self._next[kind] = max(taken, default=0) + 1
             while True:
-                marker = self.root / f".{kind.value}-{number}.reserve"
+                artifact_id = f"{kind.value}-{self._next[kind]}"
+                self._next[kind] += 1
+                dest = self.root / f"{artifact_id}{EXTENSION[kind]}"
                 try:
-                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                    break
+                    os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                    return artifact_id, dest
                 except FileExistsError:
-                    number += 1
-        try:
-            yield f"{kind.value}-{number}"
-        finally:
-            marker.unlink(missing_ok=True)
+                    continue
 
     def add(
         self,
@@ -293,54 +299,55 @@ class Session:
         ``Path`` to a finished file (video, audio, or any kind copied from elsewhere).
         """
         meta = dict(meta or {})
-        with self._reserve(kind) as artifact_id:
-            dest = self.root / f"{artifact_id}{EXTENSION[kind]}"
-            recipe = {
-                "id": artifact_id,
-                "tool": tool,
-                "args": args or {},
-                "seed": seed,
-                "models": models or [],
-                "parents": parents or {},
-            }
-            if kind in (Kind.IMAGE, Kind.MASK):
-                img = value if isinstance(value, Image.Image) else read_image(Path(value), self.limits, mask=kind is Kind.MASK)
-                img = img.convert("L" if kind is Kind.MASK else "RGB")
+        kind = Kind(kind)
+        if kind in (Kind.IMAGE, Kind.MASK) and isinstance(value, Path):
+            value = read_image(value, self.limits, mask=kind is Kind.MASK)
+        elif kind is Kind.LAYOUT and isinstance(value, Path):
+            value = Layout.model_validate_json(value.read_text())
+        elif kind is Kind.TEXT and isinstance(value, Path):
+            value = value.read_text()
+        expected = {Kind.IMAGE: Image.Image, Kind.MASK: Image.Image, Kind.LAYOUT: Layout, Kind.TEXT: str}.get(kind, Path)
+        if not isinstance(value, expected):
+            raise LlmgaError(f"cannot store a {type(value).__name__} as a {kind} artifact")
+
+        artifact_id, dest = self._reserve(kind)
+        recipe = {"id": artifact_id, "tool": tool, "args": args or {}, "seed": seed, "models": models or [], "parents": parents or {}}
+        try:
+            if isinstance(value, Image.Image):
+                img = value.convert("L" if kind is Kind.MASK else "RGB")
                 meta.update(width=img.width, height=img.height)
+                digest = _pixel_hash(img)
                 data = _encode_png(img, recipe)
                 _atomic_write(dest, lambda h: h.write(data))
-            elif kind is Kind.LAYOUT:
-                layout = value if isinstance(value, Layout) else Layout.model_validate_json(Path(value).read_text())
-                meta.update(width=layout.width, height=layout.height, boxes=len(layout.boxes))
-                text = layout.model_dump_json(indent=2)
-                _atomic_write(dest, lambda h: h.write(text.encode()))
-            elif kind is Kind.TEXT and isinstance(value, str):
-                _atomic_write(dest, lambda h: h.write(value.encode()))
             elif isinstance(value, Path):
                 with value.open("rb") as src:
                     _atomic_write(dest, lambda h: shutil.copyfileobj(src, h))
+                digest = content_hash(kind, dest)
             else:
-                raise LlmgaError(f"cannot store a {type(value).__name__} as a {kind} artifact")
-            try:
-                artifact = Artifact(
-                    id=artifact_id,
-                    kind=kind,
-                    file=dest.name,
-                    tool=tool,
-                    args=args or {},
-                    seed=seed,
-                    models=models or [],
-                    parents=parents or {},
-                    created_at=datetime.now(UTC),
-                    sha256=content_hash(kind, dest),
-                    meta=meta,
-                )
-                sidecar = self.root / f"{artifact_id}{SIDECAR}"
-                payload = artifact.model_dump_json(indent=2).encode()
-                _atomic_write(sidecar, lambda h: h.write(payload))
-            except BaseException:
-                dest.unlink(missing_ok=True)
-                raise
+                if isinstance(value, Layout):
+                    meta.update(width=value.width, height=value.height, boxes=len(value.boxes))
+                    value = value.model_dump_json(indent=2)
+                data = value.encode()
+                digest = hashlib.sha256(data).hexdigest()
+                _atomic_write(dest, lambda h: h.write(data))
+            artifact = Artifact(
+                id=artifact_id,
+                kind=kind,
+                file=dest.name,
+                tool=tool,
+                args=args or {},
+                seed=seed,
+                models=models or [],
+                parents=parents or {},
+                created_at=datetime.now(UTC),
+                sha256=digest,
+                meta=meta,
+            )
+            payload = artifact.model_dump_json(indent=2).encode()
+            _atomic_write(self.root / f"{artifact_id}{SIDECAR}", lambda h: h.write(payload))
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
         return artifact
 
     def import_file(self, path: Path, kind: Kind) -> Artifact:
@@ -350,21 +357,19 @@ class Session:
             raise InputError(f"no such file: {path}")
         if kind in (Kind.IMAGE, Kind.MASK):
             value: Any = read_image(path, self.limits, mask=kind is Kind.MASK)
+            digest = _pixel_hash(value)
         elif kind is Kind.LAYOUT:
             try:
                 value = Layout.model_validate_json(path.read_text())
             except ValueError as exc:
                 raise InputError(f"{path.name} is not a valid layout: {exc}") from None
-        elif kind is Kind.TEXT:
-            value = path.read_text()
+            digest = hashlib.sha256(value.model_dump_json(indent=2).encode()).hexdigest()
         else:
-            value = path
-        staged = self.add(kind, value, tool="import", args={"source": path.name})
+            value, digest = path, content_hash(kind, path)
         for earlier in self.artifacts():
-            if earlier.id != staged.id and earlier.tool == "import" and earlier.sha256 == staged.sha256 and earlier.kind == kind:
-                self.remove(staged.id)
+            if earlier.tool == "import" and earlier.kind == kind and earlier.sha256 == digest:
                 return earlier
-        return staged
+        return self.add(kind, value, tool="import", args={"source": path.name})
 
     def remove(self, artifact_id: str) -> None:
         artifact = self.get(artifact_id)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,11 +56,24 @@ class ToolContext:
 
     step_id: str
     seed: int | None
-    scratch: Path
+    scratch_parent: Path
     models: Any = None
     report: Callable[[str, float, str], None] = lambda step, fraction, note: None
     warnings: list[str] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+    _scratch: Path | None = None
+
+    @property
+    def scratch(self) -> Path:
+        """A private folder for files a tool writes (videos, audio); made on first use, removed after."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix=f".scratch-{self.step_id}-", dir=self.scratch_parent))
+        return self._scratch
+
+    def cleanup(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def progress(self, done: int, total: int, note: str = "") -> None:
         self.report(self.step_id, done / max(total, 1), note)

@@ -1,0 +1,120 @@
+"""Executor overhead per step, with tools that do (almost) nothing.
+
+Runs N no-op steps as a chain and as independent steps, with and without the cache, and
+compares the per-step cost with one denoising step of a tiny UNet (the smallest real unit of
+work a generation tool does here). Prints the figures; nothing is asserted.
+
+    .venv/bin/python bench/executor_overhead.py [--steps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.cache import StepCache  # noqa: E402
+from agent.executor import Executor  # noqa: E402
+from graphs.plan import Plan, Step, bind  # noqa: E402
+from tools.artifacts import Kind, Workspace  # noqa: E402
+from tools.base import Tool, ToolContext, ToolParams  # noqa: E402
+from tools.registry import Registry  # noqa: E402
+
+
+class Noop(Tool):
+    """Return a one-character text; the cheapest step possible."""
+
+    name = "noop"
+    outputs = {"text": Kind.TEXT}
+
+    class Params(ToolParams):
+        n: int = 0
+
+    def run(self, ctx: ToolContext, params: Params) -> dict:
+        return {"text": "x"}
+
+
+class NoopAfter(Tool):
+    """Depend on a text and return one; used to build chains."""
+
+    name = "noop_after"
+    inputs = {"text": Kind.TEXT}
+    outputs = {"text": Kind.TEXT}
+
+    class Params(ToolParams):
+        n: int = 0
+
+    def run(self, ctx: ToolContext, params: Params, *, text) -> dict:
+        return {"text": "x"}
+
+
+def plans(n: int) -> dict[str, Plan]:
+    chain = [Step(id="s0", tool="noop")] + [Step(id=f"s{i}", tool="noop_after", args={"text": f"${{s{i - 1}}}", "n": i}) for i in range(1, n)]
+    fan = [Step(id=f"s{i}", tool="noop", args={"n": i}) for i in range(n)]
+    return {"chain": Plan(steps=chain), "independent": Plan(steps=fan)}
+
+
+def time_plan(plan: Plan, registry: Registry, root: Path, *, cache: bool, warm: bool) -> float:
+    workspace = Workspace(root)
+    session = workspace.session("bench", create=True)
+    bound = bind(plan, registry, session)
+    executor = Executor(session, StepCache(workspace) if cache else None)
+    if warm:
+        executor.run(bound)
+    start = time.perf_counter()
+    result = executor.run(bound)
+    elapsed = time.perf_counter() - start
+    assert result.ok
+    return elapsed
+
+
+def unet_step_seconds(repeats: int = 10) -> float:
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+    ).eval()
+    latents, text = torch.randn(2, 4, 32, 32), torch.randn(2, 77, 32)
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 2):
+            start = time.perf_counter()
+            unet(latents, 10, encoder_hidden_states=text)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[2:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    registry = Registry()
+    registry.register(Noop)
+    registry.register(NoopAfter)
+    rows = []
+    for name, plan in plans(args.steps).items():
+        for cache, warm, label in ((False, False, "no cache"), (True, False, "cache, cold"), (True, True, "cache, all hits")):
+            with tempfile.TemporaryDirectory() as tmp:
+                seconds = time_plan(plan, registry, Path(tmp), cache=cache, warm=warm)
+            rows.append((name, label, seconds * 1000 / args.steps))
+    unet = unet_step_seconds()
+    print(f"executor overhead, {args.steps} no-op steps (ms per step):")
+    for name, label, ms in rows:
+        print(f"  {name:<12} {label:<16} {ms:7.3f} ms   = {ms / (unet * 1000):6.2%} of a tiny UNet step")
+    print(f"tiny UNet denoising step (batch 2, 32x32 latents, CPU): {unet * 1000:.1f} ms")
+    worst = max(ms for _, _, ms in rows)
+    print(f"worst per-step overhead {worst:.3f} ms; target < 5 ms and < 2% of a tiny diffusion step "
+          f"({'met' if worst < 5 and worst < 0.02 * unet * 1000 else 'not met'})")
+
+
+if __name__ == "__main__":
+    main()
