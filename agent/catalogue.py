@@ -1,0 +1,120 @@
+"""What the planner sees, rendered from the registry and the session: never kept by hand.
+
+Three things: the tool catalogue (one line per tool), the artifact catalogue (ids, kinds, the
+prompt or tool that made each), and the JSON schema of a plan, in which every step is a
+``{"tool": <const>, "args": {...}}`` object with that tool's own inputs and parameters, so a
+grammar-constrained model cannot name a tool or an argument that does not exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib.resources import files
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from tools.artifacts import Artifact
+from tools.base import Tool
+from tools.registry import Registry
+
+REF_PATTERN = r"^\$\{[a-z0-9_.-]+\}$"
+MAX_STEPS = 8
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``$ref``s by their definitions and drop titles: grammar compilers want it flat."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]))
+            return {k: walk(v) for k, v in node.items() if k not in ("title", "$defs", "description")}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def tool_args_schema(tool: type[Tool]) -> dict[str, Any]:
+    params = _inline_refs(tool.Params.model_json_schema())
+    properties = {name: {"type": "string", "pattern": REF_PATTERN} for name in tool.inputs}
+    properties.update(params.get("properties", {}))
+    required = [n for n, spec in tool.inputs.items() if not spec.optional] + params.get("required", [])
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def plan_schema(registry: Registry) -> dict[str, Any]:
+    steps = [
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,23}$"},
+                "tool": {"const": tool.name},
+                "args": tool_args_schema(tool),
+            },
+            "required": ["id", "tool", "args"],
+            "additionalProperties": False,
+        }
+        for tool in registry
+    ]
+    return {
+        "title": "Plan",
+        "type": "object",
+        "properties": {
+            "reply": {"type": "string"},
+            "steps": {"type": "array", "items": {"anyOf": steps}, "maxItems": MAX_STEPS},
+        },
+        "required": ["reply", "steps"],
+        "additionalProperties": False,
+    }
+
+
+def _type_text(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return "|".join(repr(a) for a in get_args(annotation))
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _param_text(name: str, field: Any) -> str:
+    annotation = _type_text(field.annotation)
+    if field.is_required():
+        return f"{name}: {annotation} (required)"
+    default = field.get_default(call_default_factory=True)
+    return f"{name}: {annotation} = {default!r}" if default not in (None, [], {}) else f"{name}: {annotation}"
+
+
+def tool_line(tool: type[Tool]) -> str:
+    inputs = ", ".join(f"{n}: {s.kind.value}{'?' if s.optional else ''}" for n, s in tool.inputs.items())
+    outputs = ", ".join(f"{n}: {k.value}" for n, k in tool.outputs.items())
+    params = "; ".join(_param_text(n, f) for n, f in tool.Params.model_fields.items() if n != "seed")
+    return f"- {tool.name}({inputs}) -> {outputs}: {tool.summary()}" + (f" Parameters: {params}." if params else "")
+
+
+def tool_catalogue(registry: Registry) -> str:
+    return "\n".join(tool_line(tool) for tool in registry)
+
+
+def artifact_line(artifact: Artifact) -> str:
+    size = f" {artifact.meta['width']}x{artifact.meta['height']}" if "width" in artifact.meta else ""
+    prompt = artifact.args.get("prompt") or artifact.args.get("source") or ""
+    what = f': "{prompt[:120]}"' if prompt else ""
+    return f"- {artifact.id} ({artifact.kind.value}{size}) by {artifact.tool}{what}"
+
+
+def artifact_catalogue(artifacts: list[Artifact]) -> str:
+    return "\n".join(artifact_line(a) for a in artifacts) if artifacts else "(none yet)"
+
+
+def examples(registry: Registry) -> str:
+    """In-context examples whose tools are all installed, rendered as the planner must answer."""
+    data = yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text())
+    shown = []
+    for example in data:
+        if all(step["tool"] in registry for step in example["plan"]["steps"]):
+            artifacts = "\n".join(f"- {a}" for a in example["artifacts"]) or "(none yet)"
+            shown.append(f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n{json.dumps(example['plan'])}")
+    return "\n\n".join(shown)

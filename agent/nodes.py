@@ -1,0 +1,273 @@
+"""The agent's nodes and routers: small functions from state to a partial update.
+
+The wiring lives in ``graphs/agent.py``. What the nodes need but must not checkpoint (the
+llmga runtime with its model pool, the planner backend, display callbacks) comes in the run's
+``AgentContext``; a missing context (LangGraph's own server) falls back to the defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.runtime import Runtime as GraphRuntime
+from langgraph.types import Send, interrupt
+
+from agent.executor import Event, StepResult
+from agent.llm.base import LLMBackend
+from agent.llm.chat import message_text
+from agent.planner import Planner
+from agent.references import mention_note, resolve_mentions
+from agent.runtime import Runtime
+from agent.state import AgentState, StepTask
+from graphs.plan import BoundPlan, Plan, StepRef, bind, parse_ref
+from tools.artifacts import Artifact, Session
+
+HISTORY_MESSAGES = 6
+
+
+@dataclass
+class AgentContext:
+    runtime: Runtime | None = None
+    backend: LLMBackend | None = None
+    approve: bool = False
+    max_replans: int = 1
+    max_attempts: int = 3
+    on_event: Callable[[Event], None] | None = None
+    on_plan: Callable[[BoundPlan, str], None] | None = None
+    seed: int | None = None
+
+    @cached_property
+    def llmga(self) -> Runtime:
+        return self.runtime or Runtime()
+
+    @cached_property
+    def planner(self) -> Planner:
+        backend = self.backend
+        if backend is None:
+            from agent.llm import get_backend
+
+            backend = get_backend()
+        return Planner(backend, self.llmga.registry, max_attempts=self.max_attempts)
+
+
+def context(runtime: GraphRuntime[AgentContext] | None) -> AgentContext:
+    ctx = runtime.context if runtime is not None else None
+    return ctx if isinstance(ctx, AgentContext) else _default_context()
+
+
+_DEFAULT: list[AgentContext] = []
+
+
+def _default_context() -> AgentContext:
+    if not _DEFAULT:
+        _DEFAULT.append(AgentContext())
+    return _DEFAULT[0]
+
+
+def _session(ctx: AgentContext, state: AgentState) -> Session:
+    return ctx.llmga.workspace.session(state["session_id"], create=True)
+
+
+def _visible(session: Session, ids: list[str]) -> list[Artifact]:
+    return [session.get(i) for i in ids if session.exists(i)]
+
+
+def step_deps(plan: dict[str, Any]) -> dict[str, set[str]]:
+    """Dependencies from the plan's JSON alone (references and ``after``): no registry needed."""
+    deps: dict[str, set[str]] = {}
+    for step in plan["steps"]:
+        found = set(step.get("after", []))
+        for value in step.get("args", {}).values():
+            try:
+                ref = parse_ref(value)
+            except ValueError:
+                continue
+            if isinstance(ref, StepRef):
+                found.add(ref.step)
+        deps[step["id"]] = found
+    return deps
+
+
+# -- nodes ------------------------------------------------------------------------------------
+def intake(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
+    """Start a turn: take the request, note attachments, resolve "it" / "the second one"."""
+    ctx = context(runtime)
+    last = state["messages"][-1] if state.get("messages") else None
+    request = message_text(last).strip() if isinstance(last, HumanMessage) else ""
+    session = _session(ctx, state)
+    shown = [*state.get("shown", []), *[a for a in state.get("attachments", []) if a not in state.get("shown", [])]]
+    update: dict[str, Any] = {
+        "turn": state.get("turn", 0) + 1,
+        "request": request,
+        "shown": shown,
+        "attachments": [],
+        "results": None,
+        "plan": None,
+        "reply": "",
+        "replans": 0,
+        "feedback": [],
+        "status": "planning",
+    }
+    if not request:
+        return {**update, "status": "rejected", "reply": "The request is empty: tell me what to make or change."}
+    mentions, unknown = resolve_mentions(request, _visible(session, shown))
+    notes = [n for n in [mention_note(mentions)] if n]
+    if unknown:
+        notes.append(f"Note: {', '.join(unknown)} do not exist in this conversation.")
+    if state.get("attachments"):
+        notes.append(f"Note: the user attached {', '.join(state['attachments'])}.")
+    return {**update, "notes": notes}
+
+
+def plan(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
+    """Ask the planner for a validated plan (it retries invalid ones itself)."""
+    ctx = context(runtime)
+    session = _session(ctx, state)
+    made = [o for r in state.get("results", {}).values() for o in r.get("outputs", {}).values()]
+    history: list[BaseMessage] = list(state.get("messages", [])[:-1])[-HISTORY_MESSAGES:]
+    outcome = ctx.planner.plan(
+        session,
+        state["request"],
+        history=history,
+        artifacts=_visible(session, [*state.get("shown", []), *made]),
+        notes=[*state.get("notes", []), *state.get("feedback", [])],
+        seed=ctx.seed,
+    )
+    planning = {
+        "attempts": outcome.attempts,
+        "errors": outcome.errors,
+        "seconds": round(sum(g.seconds for g in outcome.generations), 3),
+        "completion_tokens": sum(g.completion_tokens for g in outcome.generations),
+    }
+    if outcome.bound is not None and ctx.on_plan:
+        ctx.on_plan(outcome.bound, outcome.reply)
+    return {
+        "plan": outcome.plan.model_dump() if outcome.plan else None,
+        "reply": outcome.reply,
+        "planning": planning,
+        "results": None,
+        "status": "planned" if outcome.plan else "unplannable",
+    }
+
+
+def approve(state: AgentState) -> dict[str, Any]:
+    """Pause for the user's go-ahead; resumed with ``Command(resume=True|False)``."""
+    answer = interrupt({"reply": state.get("reply", ""), "plan": state["plan"]})
+    approved = answer is True or (isinstance(answer, str) and answer.strip().lower() in ("y", "yes", "ok", "approve", "run"))
+    return {"status": "approved" if approved else "declined"}
+
+
+def dispatch(state: AgentState) -> dict[str, Any]:
+    """Mark the steps that can no longer run because something they need failed."""
+    results = state.get("results", {})
+    skipped: dict[str, dict[str, Any]] = {}
+    deps = step_deps(state["plan"])
+    changed = True
+    while changed:
+        changed = False
+        for step in state["plan"]["steps"]:
+            sid = step["id"]
+            if sid in results or sid in skipped:
+                continue
+            blocker = next((d for d in deps[sid] if {**results, **skipped}.get(d, {}).get("status") in ("failed", "skipped")), None)
+            if blocker:
+                skipped[sid] = asdict(StepResult(sid, step["tool"], "skipped", error=f"needs '{blocker}', which did not finish"))
+                changed = True
+    return {"results": skipped} if skipped else {}
+
+
+def run_step(task: StepTask, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
+    """Run one step through the shared executor (cache, artifacts, progress events)."""
+    ctx = context(runtime)
+    session = ctx.llmga.workspace.session(task["session_id"])
+    bound = bind(Plan.model_validate(task["plan"]), ctx.llmga.registry, session)
+    executor = ctx.llmga.executor(session, on_event=ctx.on_event)
+    done = {sid: StepResult(**r) for sid, r in task["done"].items()}
+    result = executor.execute_step(bound.steps[task["step"]], done)
+    return {"results": {task["step"]: asdict(result)}}
+
+
+def verify(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
+    """Decide between done and a bounded replan after failed steps."""
+    ctx = context(runtime)
+    failed = {s: r for s, r in state.get("results", {}).items() if r["status"] == "failed"}
+    if failed and state.get("replans", 0) < ctx.max_replans:
+        made = [f"{s}: {', '.join(r['outputs'].values())}" for s, r in state["results"].items() if r["status"] in ("ran", "cached")]
+        feedback = [
+            "Note: the previous plan failed: " + "; ".join(f"step '{s}' ({r['tool']}): {r['error']}" for s, r in failed.items()) + ".",
+            f"Note: already made: {'; '.join(made) or 'nothing'}. Plan again, avoiding the failure.",
+        ]
+        return {"feedback": feedback, "replans": state.get("replans", 0) + 1, "status": "replanning"}
+    return {"status": "failed" if failed else "done"}
+
+
+def respond(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
+    """Tell the user what happened and which artifacts are new; record the turn."""
+    ctx = context(runtime)
+    status = state.get("status", "done")
+    lines = [state.get("reply") or ""]
+    results = state.get("results", {})
+    outputs: list[str] = []
+    if state.get("plan") and status in ("done", "failed"):
+        session = _session(ctx, state)
+        bound_outputs = state["plan"].get("outputs", {})
+        for name, ref in bound_outputs.items():
+            step_id, output = name.split(".", 1)
+            artifact_id = results.get(step_id, {}).get("outputs", {}).get(output)
+            if artifact_id:
+                outputs.append(artifact_id)
+                lines.append(f"- {artifact_id}: {session.path(session.get(artifact_id))}")
+        for sid, r in results.items():
+            if r["status"] in ("failed", "skipped"):
+                lines.append(f"- step {sid} {r['status']}: {r['error']}")
+    elif status == "declined":
+        lines.append("Plan not run (not approved).")
+    turn = {
+        "turn": state.get("turn", 0),
+        "request": state.get("request", ""),
+        "plan": state.get("plan"),
+        "results": results,
+        "outputs": outputs,
+        "status": status,
+        "planning": state.get("planning", {}),
+    }
+    return {
+        "messages": [AIMessage("\n".join(line for line in lines if line))],
+        "shown": [*state.get("shown", []), *outputs],
+        "turns": [*state.get("turns", []), turn],
+    }
+
+
+# -- routers ----------------------------------------------------------------------------------
+def after_intake(state: AgentState) -> Literal["plan", "respond"]:
+    return "respond" if state.get("status") == "rejected" else "plan"
+
+
+def after_plan(state: AgentState, runtime: GraphRuntime[AgentContext]) -> Literal["approve", "dispatch", "respond"]:
+    if not state.get("plan"):
+        return "respond"
+    return "approve" if context(runtime).approve else "dispatch"
+
+
+def after_approve(state: AgentState) -> Literal["dispatch", "respond"]:
+    return "dispatch" if state.get("status") == "approved" else "respond"
+
+
+def next_steps(state: AgentState) -> list[Send] | Literal["verify"]:
+    """Fan out every step whose dependencies are done; when none is left, verify."""
+    results = state.get("results", {})
+    deps = step_deps(state["plan"])
+    ready = [
+        Send("run_step", StepTask(session_id=state["session_id"], plan=state["plan"], step=sid, done={d: results[d] for d in deps[sid]}))
+        for sid in deps
+        if sid not in results and all(results.get(d, {}).get("status") in ("ran", "cached") for d in deps[sid])
+    ]
+    return ready or "verify"
+
+
+def after_verify(state: AgentState) -> Literal["plan", "respond"]:
+    return "plan" if state.get("status") == "replanning" else "respond"

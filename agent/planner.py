@@ -1,0 +1,129 @@
+"""The planner: conversation + artifact catalogue + tool catalogue -> a validated plan.
+
+The model answers under the plan JSON schema (constrained decoding where the backend can), the
+answer is parsed into pydantic models and bound against the registry and the session (tool
+names, argument names and types, artifact kinds, references, cycles). Whatever fails goes back
+to the model as a message with the errors, a bounded number of times. Nothing is repaired
+silently: a plan either validates as written or is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.catalogue import MAX_STEPS, artifact_catalogue, examples, plan_schema, tool_catalogue
+from agent.llm.base import Generation, LLMBackend
+from graphs.plan import BoundPlan, Plan, Step, bind, format_validation_error
+from prompts import render
+from tools.artifacts import Artifact, Session
+from tools.errors import PlanError
+from tools.registry import Registry
+
+
+class PlanReply(BaseModel):
+    """What the model writes: a reply to the user and the steps."""
+
+    model_config = ConfigDict(extra="forbid")
+    reply: str = ""
+    steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS)
+
+
+@dataclass
+class PlanOutcome:
+    """A plan that validated (or none), and how it went: the figures benchmarks report."""
+
+    reply: str
+    plan: Plan | None = None
+    bound: BoundPlan | None = None
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.bound is not None
+
+
+def leaf_outputs(plan: Plan, bound: BoundPlan) -> dict[str, str]:
+    """The results the user sees: every output of a step no other step consumes."""
+    used = {s for s in bound.steps.values() for s in s.deps}
+    outputs = {}
+    for step in plan.steps:
+        if step.id in used:
+            continue
+        for name in bound.steps[step.id].tool.outputs:
+            outputs[f"{step.id}.{name}"] = f"${{{step.id}.{name}}}"
+    return outputs
+
+
+def parse_plan(text: str) -> PlanReply:
+    """Model text -> PlanReply; any problem becomes a PlanError worded for the model."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise PlanError("the answer must be a JSON object with 'reply' and 'steps'")
+    try:
+        return PlanReply.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(format_validation_error(exc)) from None
+
+
+class Planner:
+    def __init__(self, backend: LLMBackend, registry: Registry, *, max_attempts: int = 3, max_tokens: int = 1024):
+        self.backend = backend
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self.max_tokens = max_tokens
+        self.schema = plan_schema(registry)
+        self.system = render("planner_system", tools=tool_catalogue(registry), examples=examples(registry))
+
+    def messages(self, history: Sequence[BaseMessage], request: str, artifacts: list[Artifact], notes: Sequence[str] = ()) -> list[BaseMessage]:
+        """System prompt, the earlier turns as plain text, then this request with the catalogue."""
+        context = render("planner_context", artifacts=artifact_catalogue(artifacts), request="\n".join([request, *notes]))
+        return [SystemMessage(self.system), *history, HumanMessage(context)]
+
+    def plan(
+        self,
+        session: Session,
+        request: str,
+        *,
+        history: Sequence[BaseMessage] = (),
+        artifacts: list[Artifact] | None = None,
+        notes: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> PlanOutcome:
+        visible = artifacts if artifacts is not None else session.artifacts()
+        messages = self.messages(history, request, visible, notes)
+        outcome = PlanOutcome(reply="")
+        for attempt in range(1, self.max_attempts + 1):
+            outcome.attempts = attempt
+            generation = self.backend.generate(messages, json_schema=self.schema, max_tokens=self.max_tokens, seed=seed)
+            outcome.generations.append(generation)
+            try:
+                reply = parse_plan(generation.text)
+                plan = Plan(steps=reply.steps)
+                if reply.steps:
+                    bound = bind(plan, self.registry, session)
+                    plan = Plan(steps=reply.steps, outputs=leaf_outputs(plan, bound))
+                    bound = bind(plan, self.registry, session)
+                else:
+                    bound = None
+            except PlanError as exc:
+                outcome.errors.append(str(exc))
+                messages = [*messages, AIMessage(generation.text), HumanMessage(render("planner_retry", errors=str(exc)))]
+                continue
+            outcome.reply = reply.reply.strip()
+            if bound is None:
+                outcome.reply = outcome.reply or "I cannot do that with the tools I have."
+                return outcome
+            outcome.plan, outcome.bound = plan, bound
+            return outcome
+        outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1]}"
+        return outcome
