@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from agent.executor import Event, RunResult
 from graphs.plan import BoundPlan
@@ -80,3 +81,18 @@ class Display:
             parents = ", ".join(f"{k}={v}" for k, v in a.parents.items())
             lineage = f" <- {parents}" if parents else ""
             self._say(f"  {a.id:<10} {a.kind.value:<6}{size:<10} {a.tool}{seed}{lineage}  {a.file}", self.out)
+
+    def banner(self, runtime: Any) -> None:
+        """Say up front when the models are untrained stand-ins."""
+        if runtime.settings.profile == "tiny":
+            self._say("note: profile 'tiny' uses untrained stand-in models, so images, video and sound are noise; "
+                      "use --profile sd15 (or LLMGA_PROFILE) where the weights are (`llmga models pull sd15`).")
+
+    def turn(self, state: dict[str, Any], session: Session) -> None:
+        """The agent's answer and the artifacts it made, with paths."""
+        messages = state.get("messages", [])
+        if messages:
+            self._say(str(messages[-1].content), self.out)
+        planning = state.get("planning") or {}
+        if planning:
+            self._say(f"(planned in {planning.get('seconds', 0):.1f}s, {planning.get('attempts', 0)} attempt(s))")

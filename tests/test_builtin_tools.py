@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from support import make_registry
+from tests.support import make_registry
 
 from agent.executor import Executor
 from graphs.plan import Plan, Step, bind

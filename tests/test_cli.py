@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support import write_workflow
+from tests.support import write_workflow
 
 from agent.cli import main
 

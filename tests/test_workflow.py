@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import Calls, make_runtime, write_workflow
+from tests.support import Calls, make_runtime, write_workflow
 
 from graphs.workflow import load_workflow, read_batch
 from tools.artifacts import png_recipe

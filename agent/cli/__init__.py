@@ -6,7 +6,9 @@ Each command group is a module in this package; a new group is one module plus o
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -14,6 +16,16 @@ import click
 from agent.config import Settings
 from agent.runtime import Runtime
 from tools.errors import LlmgaError, UserError
+
+
+def quiet_libraries() -> None:
+    """Model libraries print loading bars and advice on every load; llmga shows its own progress."""
+    for name in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
+        os.environ.setdefault(name, "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 class Cli(click.Group):
@@ -32,14 +44,17 @@ class Cli(click.Group):
 @click.pass_context
 def main(ctx: click.Context, workspace: Path | None) -> None:
     """llmga: plan, run and remember multi-step image, video and sound generation."""
+    quiet_libraries()
     settings = Settings(**({"workspace": workspace} if workspace else {}))
     ctx.obj = Runtime(settings)
 
 
-from agent.cli import artifacts, models, tools, workflow  # noqa: E402  (the groups import `main`'s helpers)
+from agent.cli import agent, artifacts, models, sessions, tools, workflow  # noqa: E402  (groups are defined after `main`)
 
 main.add_command(tools.tools)
 main.add_command(workflow.workflow)
 main.add_command(artifacts.artifacts)
-main.add_command(artifacts.sessions)
+main.add_command(sessions.sessions)
+main.add_command(agent.run)
+main.add_command(agent.chat)
 main.add_command(models.models)

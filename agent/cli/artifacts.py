@@ -1,4 +1,4 @@
-"""`llmga artifacts` and `llmga sessions`: what the workspace holds."""
+"""`llmga artifacts`: what a session holds."""
 
 from __future__ import annotations
 
@@ -15,11 +15,3 @@ def artifacts(rt: Runtime, session_id: str | None) -> None:
     """List a session's artifacts with their lineage."""
     session = rt.workspace.session(session_id) if session_id else rt.latest_session()
     Display().artifacts(session, session.artifacts())
-
-
-@click.command()
-@click.pass_obj
-def sessions(rt: Runtime) -> None:
-    """List sessions, oldest first."""
-    for session_id in rt.workspace.sessions():
-        click.echo(session_id)

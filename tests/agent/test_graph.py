@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from support import Calls, make_runtime  # noqa: E402
-
-from agent.conversation import Conversation  # noqa: E402
-from agent.llm.fake import FakeBackend  # noqa: E402
-from agent.nodes import AgentContext  # noqa: E402
-from tools.artifacts import Kind  # noqa: E402
+from agent.conversation import Conversation
+from agent.llm.fake import FakeBackend
+from agent.nodes import AgentContext
+from tests.support import Calls, make_runtime
+from tools.artifacts import Kind
 
 
 def plan(reply: str, *steps: dict) -> str:

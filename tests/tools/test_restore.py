@@ -75,7 +75,7 @@ class Stub:
 
 
 def context(tmp_path: Path, models: object = None) -> ToolContext:
-    return ToolContext(step_id="t", seed=None, scratch=tmp_path, models=models)
+    return ToolContext(step_id="t", seed=None, scratch_parent=tmp_path, models=models)
 
 
 def as_mask(region: np.ndarray) -> Image.Image:
