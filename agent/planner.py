@@ -21,7 +21,7 @@ from agent.llm.base import Generation, LLMBackend
 from graphs.plan import BoundPlan, Plan, Step, bind, format_validation_error
 from prompts import render
 from tools.artifacts import Artifact, Session
-from tools.errors import PlanError
+from tools.errors import LlmgaError, PlanError
 from tools.registry import Registry
 
 
@@ -104,7 +104,12 @@ class Planner:
         outcome = PlanOutcome(reply="")
         for attempt in range(1, self.max_attempts + 1):
             outcome.attempts = attempt
-            generation = self.backend.generate(messages, json_schema=self.schema, max_tokens=self.max_tokens, seed=seed)
+            try:
+                generation = self.backend.generate(messages, json_schema=self.schema, max_tokens=self.max_tokens, seed=seed)
+            except LlmgaError as exc:  # the model is unreachable or broken: retrying the same call will not help
+                outcome.errors.append(str(exc))
+                outcome.reply = f"The planner model failed: {exc}"
+                return outcome
             outcome.generations.append(generation)
             try:
                 reply = parse_plan(generation.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -46,7 +47,8 @@ class Note(Tool):
     def run(self, ctx: ToolContext, params: Params) -> dict:
         Calls.hit(self.name)
         start = time.perf_counter()
-        time.sleep(params.sleep)
+        if not os.environ.get("LLMGA_TEST_NO_SLEEP"):
+            time.sleep(params.sleep)
         ctx.progress(1, 1, "slept")
         return {"text": f"{params.text} {start:.6f} {time.perf_counter():.6f}"}
 

@@ -171,3 +171,23 @@ def test_export_replays_the_session_exactly(tmp_path, car_png):
     replayed = {session.get(a).sha256 for a in run.result.outputs.values()}
     original = {chat.session.get(a).sha256 for a in chat.state()["shown"] if a != "image-1"}
     assert replayed == original
+
+
+def test_a_broken_planner_model_is_reported_and_the_session_survives():
+    from agent.llm.chat import BackendError
+
+    chat = conversation(BackendError("server said 500"), plan("ok", {"id": "n", "tool": "note"}))
+    state = chat.send("write a note")
+    assert state["status"] == "unplannable" and "The planner model failed: server said 500" in state["messages"][-1].content
+    assert chat.send("write a note")["status"] == "done"
+
+
+def test_attaching_something_that_is_not_an_image_is_a_clear_error(tmp_path):
+    from tools.errors import InputError
+
+    chat = conversation()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    with pytest.raises(InputError, match="notes.txt is not a readable image"):
+        chat.attach(notes, Kind.IMAGE)
+    assert chat.session.artifacts() == []
