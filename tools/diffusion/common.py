@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -60,22 +61,15 @@ def generate(ctx: ToolContext, role: str, params: PromptParams, **call: Any) -> 
     """
     pool = pool_of(ctx)
     pipe = pipeline(ctx, role)
-
-    def on_step(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-        ctx.progress(index + 1, params.steps)
-        if ctx.cancelled.is_set():
-            _pipe._interrupt = True
-        return tensors
-
     with pool.run_lock(role):
         embeds = encode_long_prompt(pipe, params.prompt, params.negative_prompt)
         result = pipe(
             **embeds.kwargs,
             **call,
+            **progress_kwargs(ctx, pipe, params.steps),
             num_inference_steps=params.steps,
             guidance_scale=params.guidance,
             generator=generator(params.seed),
-            callback_on_step_end=on_step,
             output_type="pil",
         )
     if ctx.cancelled.is_set():
@@ -84,3 +78,29 @@ def generate(ctx: ToolContext, role: str, params: PromptParams, **call: Any) -> 
     if pool.profile.untrained:
         meta["untrained_weights"] = True
     return result.images[0], meta
+
+
+def progress_kwargs(ctx: ToolContext, pipe: Any, total: int) -> dict[str, Any]:
+    """Keyword arguments that report each denoising step (and stop at a cancel where the pipeline can).
+
+    Current pipelines take ``callback_on_step_end``; older ones (GLIGEN) only ``callback``.
+    """
+    if "callback_on_step_end" in inspect.signature(pipe.__call__).parameters:
+
+        def on_step(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            ctx.progress(index + 1, total)
+            if ctx.cancelled.is_set():
+                _pipe._interrupt = True
+            return tensors
+
+        return {"callback_on_step_end": on_step}
+
+    def legacy(index: int, _timestep: Any, _latents: Any) -> None:
+        ctx.progress(index + 1, total)
+
+    return {"callback": legacy, "callback_steps": 1}
+
+
+def untrained_meta(ctx: ToolContext) -> dict[str, Any]:
+    """``{"untrained_weights": True}`` when the active profile makes noise, so the artifact says so."""
+    return {"untrained_weights": True} if pool_of(ctx).profile.untrained else {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.errors import ConfigError
-from tools.models.profile import TINY_PREFIX, Profile, RoleSpec
+from tools.models.profile import ESTIMATOR_TASKS, TINY_PREFIX, Profile, RoleSpec
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -125,6 +125,9 @@ def _auto_class(task: str, base: Any | None):
         return diffusers.StableDiffusionXLInstructPix2PixPipeline if xl else diffusers.StableDiffusionInstructPix2PixPipeline
     if task == "gligen":
         return diffusers.StableDiffusionGLIGENPipeline
+    if task == "ledits":
+        xl = base is not None and "XL" in type(base).__name__
+        return diffusers.LEditsPPPipelineStableDiffusionXL if xl else diffusers.LEditsPPPipelineStableDiffusion
     return diffusers.DiffusionPipeline
 
 
@@ -152,6 +155,13 @@ def _extras(pool: ModelPool, role: str, spec: RoleSpec) -> dict[str, Any]:
         extras["controlnet"] = _load(
             pool, role, spec, lambda: diffusers.ControlNetModel.from_pretrained(ref, dtype=dtype, revision=spec.revision)
         )
+    if spec.task == "ledits":
+        # LEDITS++ inverts with the SDE DPM-Solver++ and rewrites its scheduler's config while
+        # inverting: it gets a scheduler of its own, so its siblings' sampling never changes.
+        base = pool.pipeline(spec.base)
+        extras["scheduler"] = diffusers.DPMSolverMultistepScheduler.from_config(
+            base.scheduler.config, algorithm_type="sde-dpmsolver++", solver_order=2
+        )
     for name in spec.components:
         cls = getattr(diffusers, COMPONENT_CLASSES[name], None)
         if cls is None:
@@ -168,6 +178,8 @@ def load_pipeline(pool: ModelPool, role: str) -> DiffusionPipeline:
     """The pipeline for ``role`` on the pool's profile, loading only what is not loaded yet."""
     profile = pool.profile
     spec = profile.role(role)
+    if spec.task in ESTIMATOR_TASKS:
+        raise ConfigError(f"role '{role}' of profile '{profile.name}' is a {spec.task} model, not a diffusion pipeline")
     if profile.untrained:
         pool.notice_once("untrained", UNTRAINED_NOTICE.format(name=profile.name))
     key = pipeline_key(profile, role)
@@ -189,7 +201,8 @@ def load_pipeline(pool: ModelPool, role: str) -> DiffusionPipeline:
         device, dtype = device_and_dtype(pool.device)
         if not wants_offload(pool.offload, device):
             for module in extras.values():
-                module.to(device)
+                if hasattr(module, "to"):  # modules, not schedulers
+                    module.to(device)
         pipe = _auto_class(spec.task, base).from_pipe(base, **extras)
         pipe.set_progress_bar_config(disable=True)
         if wants_offload(pool.offload, device):

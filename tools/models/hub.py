@@ -22,6 +22,8 @@ ALLOW = [
     "*/*.model",
     "*/diffusion_pytorch_model.safetensors",
     "*/model.safetensors",
+    "model.safetensors",  # transformers checkpoints (depth and pose estimators) keep weights at the root
+    "preprocessor_config.json",
 ]
 
 

@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tools.errors import ConfigError
 
-Task = Literal["text2img", "img2img", "inpaint", "controlnet", "instruct_pix2pix", "gligen"]
+Task = Literal[
+    "text2img", "img2img", "inpaint", "controlnet", "instruct_pix2pix", "gligen", "ledits", "depth_estimation", "pose_estimation"
+]
+ESTIMATOR_TASKS = ("depth_estimation", "pose_estimation")
+"""Condition extractors for ControlNet: transformers models, loaded whole (never a pipeline sibling)."""
 TINY_PREFIX = "tiny:"
 
 
@@ -46,6 +50,8 @@ class RoleSpec(BaseModel):
             raise ValueError("a controlnet role needs `base` (the pipeline) and `model` (the ControlNet)")
         if self.components and (self.base is None or self.model is None):
             raise ValueError("`components` needs both `base` and `model`")
+        if self.task in ESTIMATOR_TASKS and (self.model is None or self.base is not None or self.components):
+            raise ValueError(f"a {self.task} role needs `model` only (a transformers checkpoint), no `base` or `components`")
         return self
 
     @property

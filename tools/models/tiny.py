@@ -1,7 +1,7 @@
 """Tiny, untrained Stable Diffusion parts built offline from config.
 
 The classes are the real ones (``UNet2DConditionModel``, ``AutoencoderKL``, ``CLIPTextModel``,
-``CLIPTokenizer``, ``ControlNetModel``) at the sizes diffusers uses in its own pipeline tests
+``CLIPTokenizer``, ``ControlNetModel``, ``DPTForDepthEstimation``, ``VitPoseForPoseEstimation``) at the sizes diffusers uses in its own pipeline tests
 (``get_dummy_components``). Each build is saved once with ``save_pretrained`` into a cache folder
 and then loaded back with ``from_pretrained`` like any downloaded model, so tests exercise the
 real loading path. Weights come from a fixed seed under ``torch.random.fork_rng`` (the global
@@ -129,12 +129,47 @@ def _build_controlnet(dest: Path) -> None:
     ).save_pretrained(dest)
 
 
+def _build_depth(dest: Path) -> None:
+    """A tiny DPT (the architecture of Intel/dpt-hybrid-midas, without the hybrid backbone)."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=CROSS_DIM,
+        num_hidden_layers=4,
+        backbone_out_indices=[0, 1, 2, 3],
+        num_attention_heads=4,
+        intermediate_size=37,
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=16,
+        is_hybrid=False,
+    )
+    DPTForDepthEstimation(config).save_pretrained(dest)
+    DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(dest)
+
+
+def _build_pose(dest: Path) -> None:
+    """A tiny ViTPose (the architecture of usyd-community/vitpose-base-simple): 17 COCO keypoints."""
+    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessor
+
+    backbone = VitPoseBackboneConfig(
+        image_size=[64, 48], patch_size=[8, 8], hidden_size=CROSS_DIM, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, out_indices=[2],
+    )
+    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, use_simple_decoder=True, num_labels=17)).save_pretrained(dest)
+    VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(dest)
+
+
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd": _build_sd,
     "sd-inpaint": _build_unet(9),
     "sd-pix2pix": _build_unet(8),
     "sd-gligen": _build_unet(4, attention_type="gated"),
     "controlnet": _build_controlnet,
+    "dpt": _build_depth,
+    "vitpose": _build_pose,
 }
 
 
