@@ -67,7 +67,8 @@ def make_music(ctx: ToolContext, params: SoundParams) -> tuple[np.ndarray, int]:
 def make_sound(ctx: ToolContext, params: SoundParams) -> tuple[np.ndarray, int]:
     model = models.audiogen(ctx)
     with models.run_lock(models.pool_of(ctx), "sound_effect"), seeded(params.seed, model.device):
-        model.set_generation_params(duration=params.duration, cfg_coef=params.guidance, use_sampling=True, top_k=250)
+        # audiocraft rounds the length down to whole codec frames: ask for one more, then trim
+        model.set_generation_params(duration=params.duration + 1.0 / model.frame_rate, cfg_coef=params.guidance, use_sampling=True, top_k=250)
         wav = model.generate([params.prompt], progress=False)
     samples = wav[0].float().cpu().numpy()
     return samples[:, : round(params.duration * model.sample_rate)], int(model.sample_rate)

@@ -135,6 +135,16 @@ def media_key(pool: Any, role: str) -> str:
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+_import_lock = threading.Lock()
+
+
+def diffusers_class(name: str) -> Any:
+    """A diffusers class by name; imports are serialised because diffusers' lazy module is not thread-safe
+    (two steps importing at once can see a half-initialised module and fail with ImportError)."""
+    with _import_lock:
+        import diffusers
+
+        return getattr(diffusers, name)
 
 
 def run_lock(pool: Any, role: str) -> threading.Lock:
@@ -165,20 +175,17 @@ def text2video_pipeline(ctx: ToolContext, role: str = "text2video") -> Any:
     device, dtype = _device_dtype(pool)
 
     def adapter() -> Any:
-        from diffusers import MotionAdapter
-
+        MotionAdapter = diffusers_class("MotionAdapter")
         ref = _resolve(pool, spec.model)
         return _guard(pool, role, spec.model, lambda: MotionAdapter.from_pretrained(ref, dtype=dtype, revision=spec.revision))
 
     if spec.base is not None:
-        from diffusers import AnimateDiffPipeline
-
         from tools.models.diffusion import pipeline_key
 
         base = pool.pipeline(spec.base)
 
         def sibling() -> Any:
-            pipe = AnimateDiffPipeline.from_pipe(base, motion_adapter=adapter().to(device))
+            pipe = diffusers_class("AnimateDiffPipeline").from_pipe(base, motion_adapter=adapter().to(device))
             pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             return pipe
@@ -186,10 +193,9 @@ def text2video_pipeline(ctx: ToolContext, role: str = "text2video") -> Any:
         return pool.get(media_key(pool, role), sibling, parent=pipeline_key(pool.profile, spec.base))
 
     def whole() -> Any:
-        from diffusers import AnimateDiffPipeline
-
         ref = _resolve(pool, spec.base_model or "")
-        pipe = _guard(pool, role, spec.base_model or "", lambda: AnimateDiffPipeline.from_pretrained(ref, motion_adapter=adapter(), dtype=dtype))
+        pipeline_class = diffusers_class("AnimateDiffPipeline")
+        pipe = _guard(pool, role, spec.base_model or "", lambda: pipeline_class.from_pretrained(ref, motion_adapter=adapter(), dtype=dtype))
         pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         return pipe
@@ -204,8 +210,7 @@ def image2video_pipeline(ctx: ToolContext, role: str = "image2video") -> Any:
     _notice(ctx, pool)
 
     def load() -> Any:
-        from diffusers import StableVideoDiffusionPipeline
-
+        StableVideoDiffusionPipeline = diffusers_class("StableVideoDiffusionPipeline")
         device, dtype = _device_dtype(pool)
         ref = _resolve(pool, spec.model)
         variant = {"variant": "fp16"} if dtype.is_floating_point and dtype.itemsize == 2 and not spec.model.startswith(TINY_PREFIX) else {}

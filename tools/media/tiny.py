@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tools.errors import ConfigError
 
-TINY_MEDIA_VERSION = 1
+TINY_MEDIA_VERSION = 2
 """Bump when a builder changes, so stale cached builds are not reused."""
 
 MUSICGEN_RATE = 16_000
@@ -158,6 +158,15 @@ def _build_musicgen(dest: Path) -> None:
     )
     config = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict())
     model = MusicgenForConditionalGeneration(config)
+    # EnCodec's codebooks start as zeros (k-means fills them in training): untrained, every code would
+    # decode to the same sound, so give each code its own random vector
+    import torch
+
+    with torch.no_grad():
+        for layer in model.audio_encoder.quantizer.layers:
+            layer.codebook.embed.normal_()
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+            layer.codebook.inited.fill_(True)
     model.generation_config.decoder_start_token_id = codebook
     model.generation_config.pad_token_id = codebook
     model.generation_config.do_sample = True
