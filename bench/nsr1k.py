@@ -1,0 +1,207 @@
+"""NSR-1K layout planning benchmark (LayoutGPT's counting and spatial splits) for ``plan_layout``.
+
+For each file, a fixed random sample of ``--n`` records is the scored split; the rest of the file
+(less the all-zero-box records and any example that fails the plan check) is the pool of
+in-context examples, retrieved per request by word overlap with the prompt. Scored records never
+serve as examples. Metrics:
+
+- counting: the planned boxes name exactly the requested objects in exactly the requested numbers
+  (names compared singular, case-insensitive; an extra object counts as wrong);
+- spatial: the first box of obj1 and the first of obj2 satisfy the relation between their centres
+  (``left``/``right``/``top``/``bottom``; ``next to`` = further apart across than up and down).
+
+A request whose plan fails its checks after every retry counts as wrong. One JSON line per request
+goes to ``--out``; the summary is printed. Run the model under the shared lock:
+
+    flock /tmp/llmga-llm-bench.lock .venv/bin/python bench/nsr1k.py --n 60 --out bench/results/nsr1k.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.llm import get_backend  # noqa: E402
+from agent.roles.common import RoleError  # noqa: E402
+from agent.roles.layout import (  # noqa: E402
+    GRID,
+    LayoutExample,
+    LayoutPlan,
+    PlannedBox,
+    check_plan,
+    normalize_name,
+    plan_layout,
+    relation_holds,
+)
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "layout"
+RELATIONS = {"left": "left of", "right": "right of", "top": "above", "bottom": "below", "next to": "next to"}
+STOP = {"a", "an", "the", "of", "in", "on", "to", "is", "are", "there", "and", "image", "picture", "photo", "with"}
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def grid_box(name: str, box: list[float]) -> PlannedBox:
+    x, y, w, h = box
+    gx, gy = min(GRID - 1, round(x * GRID)), min(GRID - 1, round(y * GRID))
+    gw, gh = max(1, min(GRID - gx, round(w * GRID))), max(1, min(GRID - gy, round(h * GRID)))
+    return PlannedBox(phrase=name, x=gx, y=gy, w=gw, h=gh)
+
+
+def example_from(record: dict) -> LayoutExample | None:
+    """A dev record as an in-context example in plan_layout's own format (None if unusable)."""
+    if "num_object" in record:
+        objects = [{"name": n, "count": c} for n, c in record["num_object"]]
+        boxes = [grid_box(n, b) for n, b in record["object_list"]]
+        relations = []
+    else:
+        (n1, b1), (n2, b2) = record["obj1"], record["obj2"]
+        if not any(b1) or not any(b2):
+            return None
+        if normalize_name(n1) == normalize_name(n2):
+            return None
+        objects = [{"name": n1, "count": 1}, {"name": n2, "count": 1}]
+        boxes = [grid_box(n1, b1), grid_box(n2, b2)]
+        relations = [{"subject": n1, "relation": RELATIONS[record["relation"]], "object": n2}]
+    try:
+        plan = LayoutPlan.model_validate({"objects": objects, "relations": relations, "boxes": [b.model_dump() for b in boxes]})
+    except ValueError:
+        return None
+    return LayoutExample(record["prompt"], plan) if not check_plan(plan) else None
+
+
+def words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOP}
+
+
+def retrieve(prompt: str, pool: list[LayoutExample], k: int) -> list[LayoutExample]:
+    """The k examples sharing the most words with the prompt (Jaccard), most similar last."""
+    mine = words(prompt)
+    scored = sorted(pool, key=lambda e: (len(mine & words(e.request)) / max(1, len(mine | words(e.request))), e.request), reverse=True)
+    return list(reversed(scored[:k]))
+
+
+def fixed_examples(pool: list[LayoutExample], k: int) -> list[LayoutExample]:
+    """k varied examples, the same for every request (the model server reuses the shared prompt prefix).
+
+    Spatial pools: round-robin over the relations; counting pools: the first example of each
+    (number of kinds, total count) bucket, so small and large counts and mixtures all appear.
+    """
+    buckets: dict[tuple, list[LayoutExample]] = {}
+    for example in pool:
+        plan = example.plan
+        key = (plan.relations[0].relation,) if plan.relations else (len(plan.objects), min(len(plan.boxes), 8))
+        buckets.setdefault(key, []).append(example)
+    chosen: list[LayoutExample] = []
+    depth = 0
+    while len(chosen) < k and any(len(b) > depth for b in buckets.values()):
+        for key in sorted(buckets):
+            if depth < len(buckets[key]) and len(chosen) < k:
+                chosen.append(buckets[key][depth])
+        depth += 1
+    return chosen
+
+
+def counting_correct(record: dict, plan: LayoutPlan) -> bool:
+    want = Counter({normalize_name(n): c for n, c in record["num_object"]})
+    have = Counter(normalize_name(b.phrase) for b in plan.boxes)
+    return want == have
+
+
+def spatial_correct(record: dict, plan: LayoutPlan) -> bool:
+    (n1, _), (n2, _) = record["obj1"], record["obj2"]
+    first = next((b for b in plan.boxes if normalize_name(b.phrase) == normalize_name(n1)), None)
+    second = next((b for b in plan.boxes if normalize_name(b.phrase) == normalize_name(n2) and b is not first), None)
+    if first is None or second is None:
+        return False
+    return relation_holds(RELATIONS[record["relation"]], first.centre, second.centre)
+
+
+def split(records: list[dict], n: int, seed: int) -> tuple[list[int], list[int]]:
+    indices = list(range(len(records)))
+    scored = sorted(random.Random(seed).sample(indices, min(n, len(indices))))
+    rest = [i for i in indices if i not in set(scored)]
+    return scored, rest
+
+
+def run(args: argparse.Namespace) -> dict:
+    backend = get_backend(args.backend)
+    out = open(args.out, "w") if args.out else None
+    summary: dict[str, dict] = {}
+    for task, filename, correct in (("counting", "nsr1k_counting_dev.jsonl", counting_correct), ("spatial", "nsr1k_spatial_dev.jsonl", spatial_correct)):
+        if args.only and task != args.only:
+            continue
+        records = load(args.data / filename)
+        scored, rest = split(records, args.n, args.seed)
+        pool = [e for i in rest if (e := example_from(records[i])) is not None]
+        fixed = fixed_examples(pool, args.k)
+        hits, latencies, attempts, failures = 0, [], [], 0
+        for done, index in enumerate(scored, 1):
+            record = records[index]
+            examples = retrieve(record["prompt"], pool, args.k) if args.examples == "similar" else fixed
+            started = time.perf_counter()
+            error, plan, trace = None, None, None
+            try:
+                _, answer = plan_layout(backend, record["prompt"], examples=examples, attempts=args.attempts, seed=0)
+                plan, trace = answer.value, answer.trace
+            except RoleError as exc:
+                error = str(exc)
+                failures += 1
+            seconds = time.perf_counter() - started
+            ok = plan is not None and correct(record, plan)
+            hits += ok
+            latencies.append(seconds)
+            attempts.append(trace.attempts if trace else args.attempts)
+            line = {
+                "task": task, "id": record["id"], "prompt": record["prompt"], "correct": ok, "seconds": round(seconds, 2),
+                "attempts": attempts[-1], "problems": trace.problems if trace else [], "error": error,
+                "prompt_tokens": trace.prompt_tokens if trace else None, "completion_tokens": trace.completion_tokens if trace else None,
+                "plan": plan.model_dump() if plan else None, "examples": [e.request for e in examples],
+            }
+            if out:
+                out.write(json.dumps(line) + "\n")
+                out.flush()
+            print(f"[{task} {done}/{len(scored)}] {'ok ' if ok else 'BAD'} {seconds:5.1f}s x{attempts[-1]} {record['prompt']}", flush=True)
+        latencies.sort()
+        summary[task] = {
+            "n": len(scored), "accuracy": round(100 * hits / max(1, len(scored)), 1), "unplanned": failures,
+            "median_s": round(statistics.median(latencies), 2), "p90_s": round(latencies[int(0.9 * (len(latencies) - 1))], 2),
+            "mean_attempts": round(statistics.mean(attempts), 2), "example_pool": len(pool), "examples": args.examples, "k": args.k,
+        }
+    if out:
+        out.close()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=60, help="scored records per file")
+    parser.add_argument("--k", type=int, default=8, help="in-context examples per request")
+    parser.add_argument("--examples", choices=["fixed", "similar"], default="fixed",
+                        help="fixed: one varied set per file (prompt prefix reused); similar: retrieved per request by word overlap")
+    parser.add_argument("--attempts", type=int, default=3, help="tries per request (1 = no self-correction)")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of the scored/example split")
+    parser.add_argument("--only", choices=["counting", "spatial"])
+    parser.add_argument("--backend", default="embedded")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(run(args), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
