@@ -45,6 +45,8 @@ class LayoutToImage(Tool):
             raise ToolFailure(f"{layout.id} has no boxes: layout_to_image needs at least one phrase with a box")
         if len(plan.boxes) > MAX_BOXES:
             raise ToolFailure(f"{layout.id} has {len(plan.boxes)} boxes; GLIGEN grounds at most {MAX_BOXES}: merge or drop some")
+        if int(params.grounding * params.steps) == 0:
+            ctx.warn(f"grounding {params.grounding} x {params.steps} steps < 1 step: the boxes will not be used; raise either")
         prompt = params.prompt or plan.caption.strip() or ", ".join(box.phrase for box in plan.boxes)
         width, height = snap((plan.width, plan.height))
         if (width, height) != (plan.width, plan.height):

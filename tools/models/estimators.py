@@ -30,6 +30,11 @@ class Estimator:
     processor: Any
     device: Any
 
+    @property
+    def components(self) -> dict[str, Any]:
+        """What the pool measures against its memory budget (as for a pipeline)."""
+        return {"model": self.model}
+
 
 def estimator_role(pool: ModelPool, role: str, task: str) -> None:
     """Fail with one message naming what to configure when the profile lacks ``role``."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tools.errors import ConfigError
 
-TINY_VERSION = 1
+TINY_VERSION = 2
 """Bump when a builder changes, so stale cached builds are not reused."""
 
 CROSS_DIM = 32
@@ -115,10 +115,25 @@ def _build_unet(in_channels: int, **extra) -> Callable[[Path], None]:
     return build
 
 
+def _build_gligen_unet(dest: Path) -> None:
+    """GLIGEN's gated UNet; its gates start at zero (tanh(0) = 0: boxes ignored), so they are opened
+    here for the same reason as the ControlNet's output convolutions below."""
+    import torch
+
+    unet = _unet(4, attention_type="gated")
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            if name.endswith(("alpha_attn", "alpha_dense")):
+                param.fill_(1.0)
+    unet.save_pretrained(dest / "unet")
+
+
 def _build_controlnet(dest: Path) -> None:
     from diffusers import ControlNetModel
 
-    ControlNetModel(
+    import torch
+
+    controlnet = ControlNetModel(
         block_out_channels=BLOCKS,
         layers_per_block=1,
         in_channels=4,
@@ -126,7 +141,15 @@ def _build_controlnet(dest: Path) -> None:
         cross_attention_dim=CROSS_DIM,
         conditioning_embedding_out_channels=(16, 32),
         norm_num_groups=32,
-    ).save_pretrained(dest)
+    )
+    # A fresh ControlNet's output convolutions are zero (training starts from "no effect"), so an
+    # untrained one would ignore its condition; random ones let tests see the condition arrive
+    # (as diffusers' own ControlNet pipeline tests do).
+    with torch.no_grad():
+        zero = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block, controlnet.controlnet_cond_embedding.conv_out]
+        for conv in zero:
+            torch.nn.init.normal_(conv.weight, std=0.1)
+    controlnet.save_pretrained(dest)
 
 
 def _build_depth(dest: Path) -> None:
@@ -166,7 +189,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "sd": _build_sd,
     "sd-inpaint": _build_unet(9),
     "sd-pix2pix": _build_unet(8),
-    "sd-gligen": _build_unet(4, attention_type="gated"),
+    "sd-gligen": _build_gligen_unet,
     "controlnet": _build_controlnet,
     "dpt": _build_depth,
     "vitpose": _build_pose,
