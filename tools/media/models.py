@@ -120,11 +120,10 @@ def _guard(pool: Any, role: str, model: str, make: Any) -> Any:
 
 
 def _notice(ctx: ToolContext, pool: Any) -> None:
+    """Every step that generates with untrained models says so on itself (kept out of the pool's own
+    notices, which the image tools show once per pool)."""
     if pool.profile.untrained:
-        message = UNTRAINED_MEDIA.format(name=pool.profile.name)
-        pool.notice_once("untrained-media", message)
-        if pool.notice_once(f"shown:{message}:{ctx.step_id}", message):
-            ctx.warn(message)
+        ctx.warn(UNTRAINED_MEDIA.format(name=pool.profile.name))
 
 
 def media_key(pool: Any, role: str) -> str:
