@@ -1,0 +1,143 @@
+"""The LLM role tools through the real executor, with scripted backends in the pool and tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.llm.fake import FakeBackend
+from agent.roles import backends
+from tests.roles.conftest import SeeingFake
+from tests.roles.test_roles import ELEPHANTS, STORY
+from tools.artifacts import Kind
+from tools.errors import ConfigError
+
+GEN = {"prompt": "a red car on a road", "steps": 2, "width": 32, "height": 32, "seed": 3}
+
+
+def ok(result) -> None:
+    assert result.ok, {s: r.error for s, r in result.steps.items()}
+
+
+def test_backends_come_from_the_pool_and_install_is_explicit(pool) -> None:
+    fake = FakeBackend([])
+    backends.install(pool, fake)
+    assert backends.role_backend(pool) is fake
+    with pytest.raises(ConfigError, match="already holds"):
+        backends.install(pool, FakeBackend([]))
+    with pytest.raises(ConfigError, match="cannot read images"):
+        backends.install(pool, vision=FakeBackend([]))
+    with pytest.raises(ConfigError, match="need the model pool"):
+        backends.role_backend(None)
+
+
+def test_vision_is_none_unless_configured(pool, monkeypatch) -> None:
+    monkeypatch.delenv("LLMGA_VISION", raising=False)
+    monkeypatch.setenv("LLMGA_PLANNER", "fake")
+    assert backends.vision_backend(pool) is None
+
+
+def test_plan_layout_tool_stores_a_checked_layout(run_plan, pool, session) -> None:
+    backends.install(pool, FakeBackend([ELEPHANTS]))
+    result = run_plan([{"id": "l", "tool": "plan_layout", "args": {"request": "three elephants beside a pool", "width": 256, "height": 256}},
+                       {"id": "d", "tool": "draw_layout", "args": {"layout": "${l.layout}"}}])
+    ok(result)
+    artifact = session.get(result.steps["l"].outputs["layout"])
+    assert artifact.kind is Kind.LAYOUT and artifact.meta["objects"] == {"elephant": 3, "pool": 1}
+    assert artifact.meta["relations"] == ["elephant next to pool"] and artifact.meta["attempts"] == 1
+    assert session.handle(artifact.id).layout().boxes[0].phrase == "pool"
+
+
+def test_refine_prompt_tool_feeds_text_to_image(run_plan, pool, session) -> None:
+    backends.install(pool, FakeBackend([{"prompt": "a red vintage car on a coastal road, golden hour", "negative_prompt": "", "notes": "warm"}]))
+    result = run_plan([{"id": "r", "tool": "refine_prompt", "args": {"request": "a red car"}},
+                       {"id": "g", "tool": "text_to_image", "args": {**GEN, "prompt": "${r.text}"}}])
+    ok(result)
+    image = session.get(result.steps["g"].outputs["image"])
+    assert image.args["prompt"] == "a red vintage car on a coastal road, golden hour" and image.parents == {"prompt": result.steps["r"].outputs["text"]}
+
+
+def test_caption_tool_falls_back_to_lineage_with_a_warning(run_plan, pool, session, monkeypatch) -> None:
+    monkeypatch.setenv("LLMGA_PLANNER", "fake")
+    result = run_plan([{"id": "g", "tool": "text_to_image", "args": GEN},
+                       {"id": "c", "tool": "caption", "args": {"image": "${g.image}"}}])
+    ok(result)
+    text = session.get(result.steps["c"].outputs["text"])
+    assert session.handle(text.id).text() == GEN["prompt"] and text.meta["caption_source"] == "lineage"
+    assert any("not a description of the pixels" in w for w in result.steps["c"].warnings)
+
+
+def test_generate_checked_retries_with_vision_and_records_the_score(run_plan, pool, session) -> None:
+    text = FakeBackend([{"questions": ["Is there a car?", "Is it red?"]}])
+    vision = SeeingFake([{"answer": "no"}, {"answer": "no"}, {"answer": "yes"}, {"answer": "yes"}])
+    backends.install(pool, text, vision=vision)
+    result = run_plan([{"id": "g", "tool": "generate_checked", "args": {**GEN, "threshold": 0.9, "max_attempts": 3}}])
+    ok(result)
+    image = session.get(result.steps["g"].outputs["image"])
+    assert image.meta["score"] == 1.0 and len(image.meta["attempts"]) == 2 and image.meta["chosen_seed"] == 4
+    assert [qa["question"] for qa in image.meta["evaluation"]["answers"]] == ["Is there a car?", "Is it red?"]
+    assert text.remaining == 0 and vision.remaining == 0, "questions written once, each answered per image"
+
+
+def test_generate_checked_without_vision_skips_and_says_so(run_plan, pool, session, monkeypatch) -> None:
+    monkeypatch.delenv("LLMGA_VISION", raising=False)
+    backends.install(pool, FakeBackend([]))
+    monkeypatch.setenv("LLMGA_PLANNER", "fake")
+    result = run_plan([{"id": "g", "tool": "generate_checked", "args": GEN}])
+    ok(result)
+    image = session.get(result.steps["g"].outputs["image"])
+    assert image.meta["score"] is None and image.meta["evaluation"]["checked"] is False and len(image.meta["attempts"]) == 1
+    assert any("not checked" in w for w in result.steps["g"].warnings)
+
+
+def test_evaluate_image_tool_uses_the_lineage_prompt(run_plan, pool, session) -> None:
+    backends.install(pool, FakeBackend([{"questions": ["Is there a car?"]}]), vision=SeeingFake([{"answer": "yes"}]))
+    result = run_plan([{"id": "g", "tool": "text_to_image", "args": GEN},
+                       {"id": "e", "tool": "evaluate_image", "args": {"image": "${g.image}"}}])
+    ok(result)
+    report = json.loads(session.handle(result.steps["e"].outputs["text"]).text())
+    assert report["request"] == GEN["prompt"] and report["score"] == 1.0 and report["checked"] is True
+
+
+def test_hires_refine_upscales_patch_by_patch_with_local_prompts(run_plan, pool, session, monkeypatch) -> None:
+    monkeypatch.delenv("LLMGA_VISION", raising=False)
+    monkeypatch.setenv("LLMGA_PLANNER", "fake")
+    grid_prompts = {"patches": [{"index": i, "prompt": f"local detail {i}"} for i in range(9)]}
+    fake = FakeBackend([grid_prompts])
+    backends.install(pool, fake)
+    result = run_plan([{"id": "g", "tool": "text_to_image", "args": GEN},
+                       {"id": "h", "tool": "hires_refine", "args": {"image": "${g.image}", "scale": 2.0, "patch": 32, "overlap": 8,
+                                                                   "strength": 0.5, "steps": 2}}])
+    ok(result)
+    out = session.get(result.steps["h"].outputs["image"])
+    assert (out.meta["width"], out.meta["height"]) == (64, 64) and len(out.meta["patches"]) == 9
+    assert out.meta["global_prompt"] == GEN["prompt"] and out.meta["patches"][4]["prompt"] == "local detail 4"
+    assert "global prompt: a red car on a road" in fake.calls[0].last_text.lower()
+    pixels = np.asarray(Image.open(session.path(out)))
+    assert pixels.std() > 0
+
+
+def test_story_tools(run_plan, pool, session, registry) -> None:
+    backends.install(pool, FakeBackend([STORY]))
+    result = run_plan([{"id": "s", "tool": "plan_story", "args": {"story": "Mia finds a lost dog", "max_scenes": 3}}])
+    ok(result)
+    plan = json.loads(session.handle(result.steps["s"].outputs["text"]).text())
+    assert len(plan["scene_prompts"]) == 3 and all("yellow raincoat" in p for p in plan["scene_prompts"][:2])
+
+
+def test_story_to_video_makes_each_scene_and_joins_them(run_plan, pool, session) -> None:
+    two = json.loads(json.dumps(STORY))
+    two["scenes"] = STORY["scenes"][:2]
+    backends.install(pool, FakeBackend([two]))
+    args = {"story": "Mia finds a lost dog", "max_scenes": 2, "frames": 2, "steps": 2, "width": 32, "height": 32, "fps": 4, "seed": 1}
+    result = run_plan([{"id": "v", "tool": "story_to_video", "args": args}])
+    ok(result)
+    video = session.get(result.steps["v"].outputs["video"])
+    clips = [session.get(c) for c in video.meta["scene_clips"]]
+    assert [c.tool for c in clips] == ["text_to_video", "text_to_video"]
+    assert [c.args["prompt"] for c in clips] == video.meta["scene_prompts"]
+    assert all("yellow raincoat and red boots" in c.args["prompt"] for c in clips), "Mia looks the same in both scenes"
+    assert session.get(video.meta["joined_from"]).tool == "concat_clips"
