@@ -7,6 +7,7 @@ llmga runtime with its model pool, the planner backend, display callbacks) comes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -39,6 +40,9 @@ class AgentContext:
     on_event: Callable[[Event], None] | None = None
     on_plan: Callable[[BoundPlan, str], None] | None = None
     seed: int | None = None
+    checker: Callable[[Session, str, list[str]], Any] | None = None
+    """Optional result check after a successful run (e.g. ``agent.roles.verify.ImageCheck``):
+    returns ``.notes`` to tell the user and ``.retry`` to ask for a bounded replan."""
 
     @cached_property
     def llmga(self) -> Runtime:
@@ -110,6 +114,7 @@ def intake(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, 
         "reply": "",
         "replans": 0,
         "feedback": [],
+        "checks": [],
         "status": "planning",
     }
     if not request:
@@ -129,6 +134,7 @@ def plan(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, An
     session = _session(ctx, state)
     made = [o for r in state.get("results", {}).values() for o in r.get("outputs", {}).values()]
     history: list[BaseMessage] = list(state.get("messages", [])[:-1])[-HISTORY_MESSAGES:]
+    started = time.perf_counter()
     outcome = ctx.planner.plan(
         session,
         state["request"],
@@ -140,8 +146,9 @@ def plan(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, An
     planning = {
         "attempts": outcome.attempts,
         "errors": outcome.errors,
-        "seconds": round(sum(g.seconds for g in outcome.generations), 3),
+        "seconds": round(time.perf_counter() - started, 3),
         "completion_tokens": sum(g.completion_tokens for g in outcome.generations),
+        "tokens_per_second": round(sum(g.completion_tokens for g in outcome.generations) / max(sum(g.seconds for g in outcome.generations), 1e-9), 2),
     }
     if outcome.bound is not None and ctx.on_plan:
         ctx.on_plan(outcome.bound, outcome.reply)
@@ -202,7 +209,17 @@ def verify(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, 
             f"Note: already made: {'; '.join(made) or 'nothing'}. Plan again, avoiding the failure.",
         ]
         return {"feedback": feedback, "replans": state.get("replans", 0) + 1, "status": "replanning"}
-    return {"status": "failed" if failed else "done"}
+    if failed or ctx.checker is None:
+        return {"status": "failed" if failed else "done"}
+    made = [o for r in state.get("results", {}).values() if r["status"] in ("ran", "cached") for o in r["outputs"].values()]
+    verdict = ctx.checker(_session(ctx, state), state["request"], made)
+    checks = [*state.get("checks", []), *verdict.notes]
+    if verdict.retry and state.get("replans", 0) < ctx.max_replans:
+        feedback = [f"Note: {n}" for n in verdict.notes] + [
+            "Note: the result did not pass the check. Plan again with a different seed, or refine the prompt to say what was missing."
+        ]
+        return {"feedback": feedback, "checks": checks, "replans": state.get("replans", 0) + 1, "status": "replanning"}
+    return {"checks": checks, "status": "done"}
 
 
 def respond(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
@@ -224,6 +241,7 @@ def respond(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str,
         for sid, r in results.items():
             if r["status"] in ("failed", "skipped"):
                 lines.append(f"- step {sid} {r['status']}: {r['error']}")
+        lines.extend(f"- {note}" for note in state.get("checks", []))
     elif status == "declined":
         lines.append("Plan not run (not approved).")
     turn = {
