@@ -34,6 +34,7 @@ class AgentState(InputState, total=False):
     planning: dict[str, Any]
     feedback: list[str]
     replans: int
+    checks: list[str]
     results: Annotated[dict[str, dict[str, Any]], merge_results]
     shown: list[str]
     turns: list[dict[str, Any]]
