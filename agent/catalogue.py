@@ -88,9 +88,16 @@ def _param_text(name: str, field: Any) -> str:
 
 
 def tool_line(tool: type[Tool]) -> str:
-    inputs = ", ".join(f"{n}: {s.kind.value}{'?' if s.optional else ''}" for n, s in tool.inputs.items())
-    outputs = ", ".join(f"{n}: {k.value}" for n, k in tool.outputs.items())
-    params = "; ".join(_param_text(n, f) for n, f in tool.Params.model_fields.items() if n != "seed")
+    """``- name(inputs, required parameters) -> outputs: summary Parameters: optional ones.``
+
+    Kept short on purpose: the catalogue is most of the planner's prompt, and a small model
+    reads it on every request (from llama.cpp's prompt cache when it is unchanged).
+    """
+    fields = {n: f for n, f in tool.Params.model_fields.items() if n != "seed"}
+    required = [f"{n}: {_type_text(f.annotation)}" for n, f in fields.items() if f.is_required()]
+    inputs = ", ".join([f"{n}: {s.kind.value}{'?' if s.optional else ''}" for n, s in tool.inputs.items()] + required)
+    outputs = ", ".join(n if n == k.value else f"{n}: {k.value}" for n, k in tool.outputs.items())
+    params = "; ".join(_param_text(n, f) for n, f in fields.items() if not f.is_required())
     return f"- {tool.name}({inputs}) -> {outputs}: {tool.summary()}" + (f" Parameters: {params}." if params else "")
 
 
@@ -109,12 +116,18 @@ def artifact_catalogue(artifacts: list[Artifact]) -> str:
     return "\n".join(artifact_line(a) for a in artifacts) if artifacts else "(none yet)"
 
 
-def examples(registry: Registry) -> str:
-    """In-context examples whose tools are all installed, rendered as the planner must answer."""
-    data = yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text())
+def render_examples(data: list[dict[str, Any]], registry: Registry) -> str:
+    """Examples ``{artifacts: [line, ...], request, plan}`` whose tools are all in ``registry``,
+    rendered as the planner must answer (one compact JSON line per plan)."""
     shown = []
     for example in data:
         if all(step["tool"] in registry for step in example["plan"]["steps"]):
             artifacts = "\n".join(f"- {a}" for a in example["artifacts"]) or "(none yet)"
-            shown.append(f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n{json.dumps(example['plan'])}")
+            plan = json.dumps(example["plan"], ensure_ascii=False)
+            shown.append(f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n{plan}")
     return "\n\n".join(shown)
+
+
+def examples(registry: Registry) -> str:
+    """The packaged in-context examples (prompts/planner_examples.yaml) usable with ``registry``."""
+    return render_examples(yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text()), registry)

@@ -76,13 +76,23 @@ def parse_plan(text: str) -> PlanReply:
 
 
 class Planner:
-    def __init__(self, backend: LLMBackend, registry: Registry, *, max_attempts: int = 3, max_tokens: int = 1024):
+    def __init__(
+        self,
+        backend: LLMBackend,
+        registry: Registry,
+        *,
+        max_attempts: int = 3,
+        max_tokens: int = 1024,
+        examples_text: str | None = None,
+    ):
+        """``examples_text`` replaces the packaged in-context examples (see ``render_examples``)."""
         self.backend = backend
         self.registry = registry
         self.max_attempts = max_attempts
         self.max_tokens = max_tokens
         self.schema = plan_schema(registry)
-        self.system = render("planner_system", tools=tool_catalogue(registry), examples=examples(registry))
+        shown = examples(registry) if examples_text is None else examples_text
+        self.system = render("planner_system", tools=tool_catalogue(registry), examples=shown)
 
     def messages(self, history: Sequence[BaseMessage], request: str, artifacts: list[Artifact], notes: Sequence[str] = ()) -> list[BaseMessage]:
         """System prompt, the earlier turns as plain text, then this request with the catalogue."""

@@ -50,6 +50,7 @@ def main(ctx: click.Context, workspace: Path | None) -> None:
 
 
 from agent.cli import agent, artifacts, models, sessions, tools, workflow  # noqa: E402  (groups are defined after `main`)
+from agent.cli import bench  # noqa: E402
 
 main.add_command(tools.tools)
 main.add_command(workflow.workflow)
@@ -58,3 +59,4 @@ main.add_command(sessions.sessions)
 main.add_command(agent.run)
 main.add_command(agent.chat)
 main.add_command(models.models)
+main.add_command(bench.bench)

@@ -1,0 +1,284 @@
+"""TaskBench (multimedia tools): run the planner on each request and score it like evaluate.py.
+
+In-context examples are never drawn from the requests being scored: ``split`` holds out a fixed,
+seeded sample of the file as the example pool and scores the rest. From the pool a few examples
+are chosen to cover single / chain / DAG requests and as many tools as possible; they are
+converted into our plan format and checked with ``bind`` like any plan, so an example the
+planner could not itself write is never shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.bench.common import AttachedSession, Timing, mentioned_files, plan_nodes, predicted_steps, run_planner, summarise_latency, timing_dict
+from agent.bench.metrics import METRICS, Counts, RequestScore, arguments_of, micro, normalise_gold, node_ref, score_request, task_graph
+from agent.bench.tools import label_of, taskbench_registry
+from agent.catalogue import artifact_line, render_examples
+from agent.llm.base import LLMBackend
+from agent.planner import Planner
+from graphs.plan import Plan, Step, bind
+from tools.artifacts import Kind
+from tools.errors import ConfigError, PlanError
+from tools.registry import Registry
+
+#: Published multimedia-domain node F1 / edge F1 (TaskBench README), for the comparison table.
+PUBLISHED: dict[str, tuple[float, float]] = {
+    "gpt-4": (90.90, 69.27),
+    "claude-2": (80.94, 53.01),
+    "gpt-3.5-turbo": (72.83, 44.02),
+    "codellama-13b": (62.78, 24.61),
+    "vicuna-13b-v1.5": (60.61, 14.78),
+    "codellama-7b": (53.29, 14.76),
+    "vicuna-7b-v1.5": (46.06, 4.26),
+    "llama-2-7b-chat": (26.47, 0.91),
+}
+SPLITS = ("single", "chain", "dag")
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise ConfigError(f"no such file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not JSON lines: {exc}") from None
+
+
+def _rank(record: dict[str, Any], seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{record['id']}".encode()).hexdigest()
+
+
+def split(records: Sequence[dict[str, Any]], pool_size: int, seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(example pool, scored records): a seeded, per-type-proportional hold-out, file order kept."""
+    pool_ids: set[str] = set()
+    for kind in SPLITS:
+        of_kind = sorted((r for r in records if r["type"] == kind), key=lambda r: _rank(r, seed))
+        share = round(pool_size * len(of_kind) / max(len(records), 1))
+        pool_ids.update(r["id"] for r in of_kind[: max(share, 1 if pool_size and of_kind else 0)])
+    pool = [r for r in records if r["id"] in pool_ids]
+    return pool, [r for r in records if r["id"] not in pool_ids]
+
+
+def sample(records: Sequence[dict[str, Any]], limit: int | None, seed: int = 0) -> list[dict[str, Any]]:
+    """``limit`` records in the same single/chain/DAG proportions as ``records`` (seeded; file
+    order kept), so a short run is a fair miniature of the whole; all of them without a limit."""
+    if not limit or limit >= len(records):
+        return list(records)
+    keep: set[str] = set()
+    for kind in SPLITS:
+        of_kind = sorted((r for r in records if r["type"] == kind), key=lambda r: _rank(r, seed + 1))
+        keep.update(r["id"] for r in of_kind[: round(limit * len(of_kind) / len(records))])
+    rest = sorted((r for r in records if r["id"] not in keep), key=lambda r: _rank(r, seed + 1))
+    keep.update(r["id"] for r in rest[: max(limit - len(keep), 0)])
+    return [r for r in records if r["id"] in keep][:limit]
+
+
+@dataclass
+class Bench:
+    """The TaskBench tool list as a registry, plus the maps scoring needs."""
+
+    registry: Registry
+    by_label: dict[str, type]
+    output_type: dict[str, str]
+    names: set[str]
+
+    @classmethod
+    def load(cls, tool_desc: Path) -> Bench:
+        registry = taskbench_registry(tool_desc)
+        nodes = json.loads(Path(tool_desc).read_text())["nodes"]
+        output_type = {n["id"]: (n["output-type"][0] if n["output-type"] else "none") for n in nodes}
+        return cls(registry, {label_of(t): t for t in registry}, output_type, {n["id"] for n in nodes})
+
+
+def record_example(record: dict[str, Any], bench: Bench) -> dict[str, Any] | None:
+    """A gold record as an in-context example in our plan format, or None if it does not bind."""
+    nodes = normalise_gold(record)
+    session = AttachedSession(mentioned_files(record["user_request"]))
+    tools = [bench.by_label.get(n["task"]) for n in nodes]
+    if not nodes or None in tools:
+        return None
+    ids: list[str] = []
+    for tool in tools:
+        base = tool.name[:24]
+        ids.append(base if base not in ids else f"{base}_{sum(i.startswith(base) for i in ids) + 1}")
+    steps = []
+    for index, (node, tool) in enumerate(zip(nodes, tools, strict=True)):
+        slots = list(tool.slots)
+        if len(arguments_of(node)) != len(slots):
+            return None
+        args: dict[str, Any] = {}
+        for slot, argument in zip(slots, arguments_of(node), strict=True):
+            ref = node_ref(argument)
+            if ref is not None:
+                if not 0 <= ref < index:
+                    return None
+                source = tools[ref]
+                output = next(iter(source.outputs))
+                args[slot.name] = f"${{{ids[ref]}.{output}}}"
+            elif slot.kind is Kind.TEXT:
+                args[slot.name] = str(argument)
+            elif str(argument) in session.by_source:
+                args[slot.name] = f"${{{session.by_source[str(argument)]}}}"
+            else:
+                return None
+        steps.append({"id": ids[index], "tool": tool.name, "args": args})
+    try:
+        bind(Plan(steps=[Step(**s) for s in steps]), bench.registry, session)
+    except PlanError:
+        return None
+    names = [s["tool"] for s in steps]
+    reply = "I will use " + ", then ".join(names) + "."
+    return {
+        "artifacts": [artifact_line(a).removeprefix("- ") for a in session.artifacts()],
+        "request": record["user_request"],
+        "plan": {"reply": reply, "steps": steps},
+        "id": record["id"],
+        "type": record["type"],
+    }
+
+
+def choose_examples(pool: Sequence[dict[str, Any]], bench: Bench, count: int, max_chars: int = 600) -> list[dict[str, Any]]:
+    """Up to ``count`` short examples: one per request type first, then the most tools not yet
+    shown (shorter first on ties). Short examples keep the cached prompt small."""
+    candidates = [
+        e for r in pool if (e := record_example(r, bench)) is not None and len(json.dumps(e["plan"])) <= max_chars
+    ]
+    chosen: list[dict[str, Any]] = []
+    shown: set[str] = set()
+
+    def gain(example: dict[str, Any]) -> tuple[int, int, str]:
+        tools = {s["tool"] for s in example["plan"]["steps"]}
+        return (len(tools - shown), -len(json.dumps(example["plan"])), example["id"])
+
+    for kind in ("dag", "chain", "single"):
+        of_kind = [e for e in candidates if e["type"] == kind and e not in chosen]
+        if of_kind and len(chosen) < count:
+            best = max(of_kind, key=gain)
+            chosen.append(best)
+            shown |= {s["tool"] for s in best["plan"]["steps"]}
+    while len(chosen) < count and (rest := [e for e in candidates if e not in chosen]):
+        best = max(rest, key=gain)
+        chosen.append(best)
+        shown |= {s["tool"] for s in best["plan"]["steps"]}
+    order = {"single": 0, "chain": 1, "dag": 2}
+    return sorted(chosen, key=lambda e: order[e["type"]])
+
+
+@dataclass
+class RequestResult:
+    record: dict[str, Any]
+    predicted: list[dict[str, Any]]
+    source: str
+    score: RequestScore
+    timing: Timing
+    errors: list[str] = field(default_factory=list)
+    reply: str = ""
+    raw: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.record["id"],
+            "type": self.record["type"],
+            "request": self.record["user_request"],
+            "gold": normalise_gold(self.record),
+            "predicted": self.predicted,
+            "plan": self.source,
+            "scores": {name: {"tp": c.tp, "fp": c.fp, "fn": c.fn} for name, c in self.score.counts.items()},
+            "timing": timing_dict(self.timing),
+            "errors": self.errors,
+            "reply": self.reply,
+            "raw": self.raw,
+        }
+
+
+def score_nodes(record: dict[str, Any], predicted: list[dict[str, Any]], bench: Bench) -> RequestScore:
+    gold = task_graph(normalise_gold(record), bench.output_type, record.get("task_links", []))
+    return score_request(gold, task_graph(predicted, bench.output_type), bench.names)
+
+
+def run(
+    records: Sequence[dict[str, Any]],
+    bench: Bench,
+    backend: LLMBackend,
+    *,
+    examples: Sequence[dict[str, Any]] = (),
+    max_attempts: int = 3,
+    max_tokens: int = 384,
+) -> Iterator[RequestResult]:
+    """Plan every record with one planner (one stable system prompt: the model's prompt cache
+    keeps it between requests) and yield scored results as they come."""
+    planner = Planner(
+        backend, bench.registry, max_attempts=max_attempts, max_tokens=max_tokens,
+        examples_text=render_examples(list(examples), bench.registry),
+    )
+    for record in records:
+        session = AttachedSession(mentioned_files(record["user_request"]))
+        outcome, timing = run_planner(planner, session, record["user_request"])
+        steps, source = predicted_steps(outcome)
+        predicted = plan_nodes(steps, bench.registry, session, label_of)
+        yield RequestResult(
+            record, predicted, source, score_nodes(record, predicted, bench), timing,
+            outcome.errors, outcome.reply, [g.text for g in outcome.generations],
+        )
+
+
+def summarise(results: Sequence[RequestResult]) -> dict[str, Any]:
+    """Micro-averaged F1 per metric, overall and per request type, and latency."""
+    groups: dict[str, list[RequestResult]] = {"overall": list(results)}
+    for kind in SPLITS:
+        groups[kind] = [r for r in results if r.record["type"] == kind]
+    out: dict[str, Any] = {}
+    for name, group in groups.items():
+        totals: dict[str, Counts] = micro(r.score for r in group)
+        out[name] = {"n": len(group), **{m: round(totals[m].f1, 2) for m in METRICS}}
+    latency = summarise_latency([r.timing for r in results])
+    out["latency"] = {
+        "median_s": round(latency.median, 2),
+        "p90_s": round(latency.p90, 2),
+        "mean_s": round(latency.mean, 2),
+        "tokens_per_s": round(latency.tokens_per_second, 1),
+    }
+    out["plans"] = {s: sum(r.source == s for r in results) for s in ("valid", "invalid", "unparsed", "none")}
+    out["retried"] = sum(r.timing.attempts > 1 for r in results)
+    return out
+
+
+def table(summary: dict[str, Any], label: str) -> str:
+    """Our figures by request type beside the published multimedia results."""
+    lines = [
+        f"{'system':<34} {'n':>4} {'node F1':>8} {'edge F1':>8} {'t-F1':>7} {'v-F1':>7}",
+    ]
+    for name in ("overall", *SPLITS):
+        row = summary[name]
+        if row["n"]:
+            lines.append(
+                f"{label + ' [' + name + ']':<34} {row['n']:>4} {row['node']:>8.2f} {row['edge']:>8.2f} {row['arg_name']:>7.2f} {row['arg_value']:>7.2f}"
+            )
+    lines.append("published (TaskBench README, multimedia, full test set):")
+    for model, (node, edge) in PUBLISHED.items():
+        lines.append(f"  {model:<32} {'':>4} {node:>8.2f} {edge:>8.2f}")
+    lat = summary["latency"]
+    lines.append(
+        f"latency per request: median {lat['median_s']:.2f} s, p90 {lat['p90_s']:.2f} s, mean {lat['mean_s']:.2f} s; "
+        f"decode {lat['tokens_per_s']:.1f} tokens/s"
+    )
+    plans = summary["plans"]
+    lines.append(
+        f"plans: {plans['valid']} valid, {plans['invalid']} invalid (scored as written), {plans['unparsed']} unparsed, "
+        f"{plans['none']} declined; {summary['retried']} needed a retry"
+    )
+    return "\n".join(lines)
+
+
+def write_jsonl(results: Sequence[RequestResult], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r.as_json(), ensure_ascii=False) + "\n" for r in results))
+
+
+ProgressFn = Callable[[int, int, RequestResult], None]

@@ -1,0 +1,89 @@
+"""`llmga bench ...`: score the planner on public benchmarks (TaskBench, ControlLLM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from agent.bench import controlllm as cl
+from agent.bench import taskbench as tb
+from agent.llm.factory import get_backend
+
+EVAL = Path(os.environ.get("LLMGA_EVAL_DIR", "/work/shared/eval"))
+
+
+@click.group()
+def bench() -> None:
+    """Planner benchmarks on public data, beside the published numbers."""
+
+
+def _out(out: Path | None, name: str) -> Path:
+    return out or Path("bench-results") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+
+
+@bench.command("taskbench")
+@click.option("--data", type=click.Path(path_type=Path), default=EVAL / "taskbench_multimedia" / "dev.jsonl", show_default=True)
+@click.option("--tools", "tool_desc", type=click.Path(path_type=Path), help="tool_desc.json (default: beside --data)")
+@click.option("--limit", type=int, help="Score N requests, sampled in the single/chain/DAG proportions of the file.")
+@click.option("--planner", help="Planner backend (embedded, openai, ollama, ...; default: the configured one).")
+@click.option("--examples", "n_examples", default=6, show_default=True, help="In-context examples, drawn from the held-out pool.")
+@click.option("--pool", "pool_size", default=40, show_default=True, help="Requests held out of scoring as the example pool.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the hold-out split.")
+@click.option("--attempts", default=3, show_default=True, help="Planner attempts per request (retries on invalid plans).")
+@click.option("--max-tokens", default=384, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/taskbench-<time>.jsonl).")
+def taskbench(data: Path, tool_desc: Path | None, limit: int | None, planner: str | None, n_examples: int, pool_size: int,
+              seed: int, attempts: int, max_tokens: int, out: Path | None) -> None:
+    """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
+    bench_tools = tb.Bench.load(tool_desc or data.parent / "tool_desc.json")
+    pool, scored = tb.split(tb.load_records(data), pool_size, seed)
+    scored = tb.sample(scored, limit, seed)
+    examples = tb.choose_examples(pool, bench_tools, n_examples)
+    click.echo(f"{len(scored)} requests scored; {len(pool)} held out, {len(examples)} shown as examples "
+               f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
+    backend = get_backend(planner)
+    results = []
+    for number, result in enumerate(tb.run(scored, bench_tools, backend, examples=examples, max_attempts=attempts, max_tokens=max_tokens), 1):
+        results.append(result)
+        s = result.score.counts
+        click.echo(f"[{number}/{len(scored)}] {result.record['id']} {result.record['type']:<6} {result.timing.seconds:5.1f}s "
+                   f"{result.source:<8} node tp/fp/fn {s['node'].tp}/{s['node'].fp}/{s['node'].fn} "
+                   f"edge {s['edge'].tp}/{s['edge'].fp}/{s['edge'].fn}", err=True)
+    path = _out(out, "taskbench")
+    tb.write_jsonl(results, path)
+    summary = tb.summarise(results)
+    path.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
+    click.echo(tb.table(summary, backend.name.split(":")[-1][:24]))
+    click.echo(f"per-request results: {path}")
+
+
+@bench.command("controlllm")
+@click.option("--data", type=click.Path(path_type=Path), default=EVAL / "controlllm" / "tool100_dev.jsonl", show_default=True)
+@click.option("--tools", "tools_json", type=click.Path(path_type=Path), help="tools.json (default: beside --data)")
+@click.option("--limit", type=int)
+@click.option("--planner", help="Planner backend (default: the configured one).")
+@click.option("--attempts", default=3, show_default=True)
+@click.option("--max-tokens", default=384, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/controlllm-<time>.jsonl).")
+def controlllm(data: Path, tools_json: Path | None, limit: int | None, planner: str | None, attempts: int, max_tokens: int,
+               out: Path | None) -> None:
+    """ControlLLM tool100: tool-domain F1, dependency and argument-type correctness, by level."""
+    registry = cl.load_registry(tools_json or data.parent / "tools.json")
+    records = cl.load_records(data)
+    records = records[:limit] if limit else records
+    backend = get_backend(planner)
+    results = []
+    for number, result in enumerate(cl.run(records, registry, backend, max_attempts=attempts, max_tokens=max_tokens), 1):
+        results.append(result)
+        click.echo(f"[{number}/{len(records)}] {result.record['level']:<6} {result.timing.seconds:5.1f}s {result.source:<8} "
+                   f"domains {sorted(result.predicted_domains)} vs {sorted(result.gold_domains)}", err=True)
+    path = _out(out, "controlllm")
+    cl.write_jsonl(results, path)
+    summary = cl.summarise(results)
+    path.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
+    click.echo(cl.table(summary))
+    click.echo(f"per-request results: {path}")

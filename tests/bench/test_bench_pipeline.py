@@ -1,0 +1,167 @@
+"""The benchmark pipeline end to end with a scripted planner, on a few real records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent.bench import controlllm as cl
+from agent.bench import taskbench as tb
+from agent.bench.metrics import Counts
+from agent.bench.common import AttachedSession, mentioned_files
+from agent.bench.tools import controlllm_registry, kind_of, taskbench_registry
+from agent.catalogue import plan_schema, tool_catalogue
+from agent.llm.fake import FakeBackend
+from graphs.tool_graph import build_tool_graph, search
+from tools.artifacts import Kind
+from tools.errors import ToolFailure
+
+EVAL = Path("/work/shared/eval")
+TASKBENCH = EVAL / "taskbench_multimedia"
+CONTROLLLM = EVAL / "controlllm"
+needs_data = pytest.mark.skipif(not TASKBENCH.is_dir() or not CONTROLLLM.is_dir(), reason="benchmark data not here")
+
+TOOL_DESC = {
+    "nodes": [
+        {"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]},
+        {"id": "Text-to-Image", "desc": "Generates an image from text.", "input-type": ["text"], "output-type": ["image"]},
+        {"id": "Image Stitcher", "desc": "Stitches two images.", "input-type": ["image", "image"], "output-type": ["image"]},
+        {"id": "Image Downloader", "desc": "Downloads an image.", "input-type": ["url"], "output-type": ["image"]},
+    ]
+}
+RECORDS = [
+    {"id": "1", "type": "single", "n_tools": 1, "task_nodes": [{"task": "Text Summarizer", "arguments": ["long text"]}], "task_links": [],
+     "user_request": "Summarize 'long text'."},
+    {"id": "2", "type": "chain", "n_tools": 2,
+     "task_nodes": [{"task": "Text-to-Image", "arguments": ["a cat"]}, {"task": "Image Stitcher", "arguments": ["<node-1>", "b.png"]}],
+     "task_links": [{"source": "Text-to-Image", "target": "Image Stitcher"}],
+     "user_request": "Draw a cat and stitch it with b.png."},
+]
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    (tmp_path / "tool_desc.json").write_text(json.dumps(TOOL_DESC))
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    return tmp_path
+
+
+def test_kinds_map_onto_our_vocabulary():
+    assert kind_of("Image") is Kind.IMAGE and kind_of("image.depth") is Kind.IMAGE
+    assert kind_of("image.mask") is Kind.MASK and kind_of("bbox") is Kind.LAYOUT
+    assert kind_of("url") is Kind.TEXT and kind_of("category") is Kind.TEXT and kind_of("audio") is Kind.AUDIO
+
+
+def test_bench_tools_are_typed_description_only_tools(small: Path):
+    registry = taskbench_registry(small / "tool_desc.json")
+    stitcher = registry.get("image_stitcher")
+    assert set(stitcher.inputs) == {"image", "image_2"} and stitcher.outputs == {"image": Kind.IMAGE}
+    assert "url" in registry.get("image_downloader").Params.model_fields
+    with pytest.raises(ToolFailure):
+        stitcher().run(None, None, image=None, image_2=None)
+    schema = plan_schema(registry)
+    assert {s["properties"]["tool"]["const"] for s in schema["properties"]["steps"]["items"]["anyOf"]} == set(registry.names())
+    assert "image_stitcher(image: image, image_2: image) -> image: Stitches two images." in tool_catalogue(registry)
+    assert "- image_downloader(url: str) -> image: Downloads an image." in tool_catalogue(registry)
+    chains = search(build_tool_graph(registry), {Kind.TEXT}, Kind.IMAGE)
+    assert ("text_to_image",) in [c.tools for c in chains]
+
+
+def test_mentioned_files_skip_urls():
+    files = mentioned_files("Stitch 'a.jpg' and dir/b.PNG, add song.mp3; see https://x.com/c.jpg and www.y.org/d.wav")
+    assert files == [("a.jpg", Kind.IMAGE), ("dir/b.PNG", Kind.IMAGE), ("song.mp3", Kind.AUDIO)]
+    session = AttachedSession(files)
+    assert session.by_source == {"a.jpg": "image-1", "dir/b.PNG": "image-2", "song.mp3": "audio-1"}
+
+
+def test_gold_one_based_record_becomes_a_valid_example(small: Path):
+    bench = tb.Bench.load(small / "tool_desc.json")
+    example = tb.record_example(RECORDS[1], bench)
+    assert example is not None
+    steps = example["plan"]["steps"]
+    assert steps[1]["args"] == {"image": "${text_to_image.image}", "image_2": "${image-1}"}
+
+
+def test_split_holds_examples_out_of_scoring():
+    records = [{"id": str(i), "type": t} for i, t in enumerate(["single"] * 10 + ["chain"] * 8 + ["dag"] * 2)]
+    pool, scored = tb.split(records, 5, seed=3)
+    assert len(pool) == 5 and len(scored) == 15
+    assert not {r["id"] for r in pool} & {r["id"] for r in scored}
+    assert {r["type"] for r in pool} == {"single", "chain", "dag"}
+    assert tb.split(records, 5, seed=3) == (pool, scored)
+    few = tb.sample(scored, 6, seed=3)
+    assert len(few) == 6 and [r["type"] for r in few].count("single") == 3 and all(r in scored for r in few)
+
+
+def test_run_scores_a_scripted_planner(small: Path, tmp_path: Path):
+    bench = tb.Bench.load(small / "tool_desc.json")
+    replies = [
+        {"reply": "", "steps": [{"id": "s", "tool": "text_summarizer", "args": {"text": "long text"}}]},
+        # the first answer leaves out an input: the planner retries with the error, then gets it right
+        {"reply": "", "steps": [{"id": "c", "tool": "text_to_image", "args": {"text": "a cat"}},
+                                {"id": "j", "tool": "image_stitcher", "args": {"image": "${c.image}"}}]},
+        {"reply": "", "steps": [{"id": "c", "tool": "text_to_image", "args": {"text": "a cat"}},
+                                {"id": "j", "tool": "image_stitcher", "args": {"image": "${c.image}", "image_2": "${image-1}"}}]},
+    ]
+    results = list(tb.run(RECORDS, bench, FakeBackend(replies)))
+    assert [r.source for r in results] == ["valid", "valid"] and results[1].timing.attempts == 2
+    summary = tb.summarise(results)
+    assert summary["overall"]["node"] == 100.0 and summary["overall"]["edge"] == 100.0
+    assert summary["overall"]["arg_value"] == 100.0
+    out = tmp_path / "r.jsonl"
+    tb.write_jsonl(results, out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[1]["predicted"] == [{"task": "Text-to-Image", "arguments": ["a cat"]}, {"task": "Image Stitcher", "arguments": ["<node-0>", "b.png"]}]
+    assert "gpt-4" in tb.table(summary, "fake")
+
+
+def test_wrong_plan_scores_below_perfect(small: Path):
+    bench = tb.Bench.load(small / "tool_desc.json")
+    replies = [
+        {"reply": "", "steps": [{"id": "s", "tool": "text_to_image", "args": {"text": "long text"}}]},
+        {"reply": "", "steps": [{"id": "c", "tool": "image_downloader", "args": {"url": "a cat"}}]},
+    ]
+    summary = tb.summarise(list(tb.run(RECORDS, bench, FakeBackend(replies), max_attempts=1)))
+    assert summary["overall"]["node"] == 0.0 and summary["overall"]["edge"] == 0.0
+
+
+@needs_data
+def test_cli_taskbench_end_to_end_with_the_fake_planner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Three real TaskBench requests through `llmga bench taskbench --planner fake`."""
+    from agent.cli import main
+
+    records = tb.load_records(TASKBENCH / "dev.jsonl")
+    _, scored = tb.split(records, 40, 0)
+    bench = tb.Bench.load(TASKBENCH / "tool_desc.json")
+    gold = [tb.record_example(r, bench) for r in tb.sample(scored, 3, 0)]
+    fake = FakeBackend([g["plan"] if g else {"reply": "", "steps": []} for g in gold])
+    monkeypatch.setattr("agent.cli.bench.get_backend", lambda name: fake if name == "fake" else None)
+    out = tmp_path / "tb.jsonl"
+    result = CliRunner().invoke(main, ["bench", "taskbench", "--planner", "fake", "--limit", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "gpt-4" in result.output and len(out.read_text().splitlines()) == 3
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["overall"]["n"] == 3 and summary["overall"]["node"] > 90
+
+
+@needs_data
+def test_controlllm_scoring_on_real_records():
+    registry = controlllm_registry(CONTROLLLM / "tools.json")
+    records = cl.load_records(CONTROLLLM / "tool100_dev.jsonl")
+    first = records[0]  # detect a boat: image-perception + image-editing on the user's image
+    assert {d for s in cl.gold_subtasks(first) for d in s["task"]} == {"image-perception", "image-editing"}
+    file = mentioned_files(first["instruction"])[0][0]
+    good = {"reply": "", "steps": [
+        {"id": "det", "tool": "object_detection", "args": {"image": "${image-1}"}},
+        {"id": "sel", "tool": "select_bbox", "args": {"bbox_list": "${det.object}", "condition": "boat"}},
+        {"id": "draw", "tool": "highlight_object_on_image", "args": {"image": "${image-1}", "bbox": "${sel.result}"}},
+    ]}
+    results = list(cl.run([first], registry, FakeBackend([good]), max_attempts=1))
+    assert results[0].source == "valid"
+    assert results[0].domains == Counts(2, 1, 0)  # select_bbox's domain "general" is not in the gold
+    assert (results[0].files_used, results[0].files_total) == (1, 1) and file in first["instruction"]
+    summary = cl.summarise(results)
+    assert summary["overall"]["n"] == 1 and "domain F1" in cl.table(summary)
