@@ -22,6 +22,8 @@ import os
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +218,9 @@ def load_server(model_path: Path, *, n_ctx: int, n_threads: int) -> Any:
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
         params.verbosity = 0 if not log.isEnabledFor(logging.DEBUG) else 3
+        prompt_cache_dir().mkdir(parents=True, exist_ok=True)
+        params.slot_save_path = f"{prompt_cache_dir()}{os.sep}"  # llama.cpp joins it to file names as a plain prefix
+        params.endpoint_slots = True
         started = time.perf_counter()
         server = xllamacpp.Server(params)
         log.info("loaded %s in %.1f s (%d threads, context %d)", model_path, time.perf_counter() - started, n_threads, n_ctx)
@@ -260,10 +265,66 @@ class EmbeddedBackend:
                 "json_schema": {"name": schema_name(json_schema), "schema": json_schema, "strict": True},
             }
         server = self.server()
+        cache_file = _prefix_file(self.resolved_path(), self.n_ctx, request["messages"][0]["content"])
+        _restore_prefix(server, cache_file)
         started = time.perf_counter()
         result = server.handle_chat_completions(request)
         elapsed = time.perf_counter() - started
+        _save_prefix(server, cache_file)
         return _generation_from(result, elapsed)
+
+
+# -- the prompt prefix cache ----------------------------------------------------------------------
+# The planner's system prompt (instructions, tool catalogue, examples) is a few thousand tokens,
+# and reading it costs about a minute on 2 CPU cores. llama.cpp reuses a slot's cached prefix
+# within one process; saving the slot to disk after the first answer and restoring it in the next
+# process makes a one-shot `llmga run` pay that minute once per system prompt, not once per run.
+PREFIX_FILES_KEPT = 4
+_RESTORED: set[tuple[int, str]] = set()
+
+
+def prompt_cache_dir() -> Path:
+    return default_cache_dir() / "prompt-cache"
+
+
+def _prefix_file(model: Path, n_ctx: int, system: str) -> str:
+    stat = model.stat()
+    key = hashlib.sha256(f"{model.name}:{stat.st_size}:{n_ctx}:{system}".encode()).hexdigest()[:20]
+    return f"prefix-{key}.bin"
+
+
+def _slot_action(server: Any, action: str, filename: str) -> bool:
+    """POST /slots/0?action=save|restore to the in-process server (it listens on loopback only)."""
+    request = urllib.request.Request(
+        f"{server.listening_address}/slots/0?action={action}",
+        data=json.dumps({"filename": filename}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError) as exc:  # the cache is an optimisation, never a failure
+        log.debug("prompt cache %s of %s failed: %s", action, filename, exc)
+        return False
+
+
+def _restore_prefix(server: Any, filename: str) -> None:
+    marker = (id(server), filename)
+    if marker in _RESTORED:
+        return
+    _RESTORED.add(marker)
+    if (prompt_cache_dir() / filename).is_file():
+        _slot_action(server, "restore", filename)
+
+
+def _save_prefix(server: Any, filename: str) -> None:
+    path = prompt_cache_dir() / filename
+    if path.is_file() or not _slot_action(server, "save", filename):
+        return
+    old = sorted(prompt_cache_dir().glob("prefix-*.bin"), key=lambda p: p.stat().st_mtime)[:-PREFIX_FILES_KEPT]
+    for stale in old:
+        stale.unlink(missing_ok=True)
 
 
 def _generation_from(result: Any, elapsed: float) -> Generation:

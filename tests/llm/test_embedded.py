@@ -134,6 +134,11 @@ def test_real_embedded_model_answers_within_the_schema() -> None:
     # The same request again hits the process-wide model and the same seed gives the same answer.
     assert backend.generate(messages, json_schema=SCHEMA, max_tokens=64, seed=1).text == gen.text
     assert EmbeddedBackend().server() is backend.server()
+    # The system prompt's prefix was saved for the next process (see _save_prefix).
+    from agent.llm.embedded import _prefix_file, prompt_cache_dir
+
+    saved = prompt_cache_dir() / _prefix_file(backend.resolved_path(), backend.n_ctx, messages[0].content)
+    assert saved.is_file() and saved.stat().st_size > 100_000
     print(f"\nembedded: load {load_s:.1f} s, {gen.completion_tokens} tokens at {gen.tokens_per_second:.1f} tokens/s: {gen.text}")
 
 
