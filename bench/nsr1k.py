@@ -52,18 +52,22 @@ def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def grid_box(name: str, box: list[float]) -> PlannedBox:
+def grid_box(name: str, box: list[float], instance: int = 1) -> PlannedBox:
     x, y, w, h = box
     gx, gy = min(GRID - 1, round(x * GRID)), min(GRID - 1, round(y * GRID))
     gw, gh = max(1, min(GRID - gx, round(w * GRID))), max(1, min(GRID - gy, round(h * GRID)))
-    return PlannedBox(phrase=name, x=gx, y=gy, w=gw, h=gh)
+    return PlannedBox(phrase=name, instance=instance, x=gx, y=gy, w=gw, h=gh)
 
 
 def example_from(record: dict) -> LayoutExample | None:
     """A dev record as an in-context example in plan_layout's own format (None if unusable)."""
     if "num_object" in record:
         objects = [{"name": n, "count": c} for n, c in record["num_object"]]
-        boxes = [grid_box(n, b) for n, b in record["object_list"]]
+        seen: Counter = Counter()
+        boxes = []
+        for n, b in record["object_list"]:
+            seen[normalize_name(n)] += 1
+            boxes.append(grid_box(n, b, seen[normalize_name(n)]))
         relations = []
     else:
         (n1, b1), (n2, b2) = record["obj1"], record["obj2"]
@@ -114,9 +118,16 @@ def fixed_examples(pool: list[LayoutExample], k: int) -> list[LayoutExample]:
 
 
 def counting_correct(record: dict, plan: LayoutPlan) -> bool:
-    want = Counter({normalize_name(n): c for n, c in record["num_object"]})
+    """Every counted category has exactly its count of boxes (LayoutGPT's gold lists only the
+    counted categories: "two hot dogs on a plate" counts hot dogs, so a plate box is not an error)."""
     have = Counter(normalize_name(b.phrase) for b in plan.boxes)
-    return want == have
+    return all(have[normalize_name(n)] == c for n, c in record["num_object"])
+
+
+def counting_strict(record: dict, plan: LayoutPlan) -> bool:
+    """Stricter: the boxes name the counted categories and nothing else."""
+    want = Counter({normalize_name(n): c for n, c in record["num_object"]})
+    return want == Counter(normalize_name(b.phrase) for b in plan.boxes)
 
 
 def spatial_correct(record: dict, plan: LayoutPlan) -> bool:
@@ -160,11 +171,12 @@ def run(args: argparse.Namespace) -> dict:
                 failures += 1
             seconds = time.perf_counter() - started
             ok = plan is not None and correct(record, plan)
+            strict = plan is not None and counting_strict(record, plan) if task == "counting" else None
             hits += ok
             latencies.append(seconds)
             attempts.append(trace.attempts if trace else args.attempts)
             line = {
-                "task": task, "id": record["id"], "prompt": record["prompt"], "correct": ok, "seconds": round(seconds, 2),
+                "task": task, "id": record["id"], "prompt": record["prompt"], "correct": ok, "strict": strict, "seconds": round(seconds, 2),
                 "attempts": attempts[-1], "problems": trace.problems if trace else [], "error": error,
                 "prompt_tokens": trace.prompt_tokens if trace else None, "completion_tokens": trace.completion_tokens if trace else None,
                 "plan": plan.model_dump() if plan else None, "examples": [e.request for e in examples],
@@ -184,6 +196,32 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+def rescore(path: Path, data: Path) -> dict:
+    """Recompute the metrics from a JSONL written by ``run`` (the stored plans), without the model."""
+    records = {r["id"]: r for f in ("nsr1k_counting_dev.jsonl", "nsr1k_spatial_dev.jsonl") for r in load(data / f)}
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    summary: dict[str, dict] = {}
+    for task in ("counting", "spatial"):
+        rows = [r for r in lines if r["task"] == task]
+        if not rows:
+            continue
+        plans = [LayoutPlan.model_validate(r["plan"]) if r["plan"] else None for r in rows]
+        score = counting_correct if task == "counting" else spatial_correct
+        hits = [p is not None and score(records[r["id"]], p) for r, p in zip(rows, plans, strict=True)]
+        latencies = sorted(r["seconds"] for r in rows)
+        summary[task] = {
+            "n": len(rows), "accuracy": round(100 * sum(hits) / len(rows), 1),
+            "unplanned": sum(p is None for p in plans),
+            "first_attempt_ok": sum(r["attempts"] == 1 and r["plan"] is not None for r in rows),
+            "median_s": round(statistics.median(latencies), 2), "p90_s": round(latencies[int(0.9 * (len(latencies) - 1))], 2),
+            "mean_s": round(statistics.mean(latencies), 2),
+        }
+        if task == "counting":
+            summary[task]["strict_accuracy"] = round(100 * sum(p is not None and counting_strict(records[r["id"]], p)
+                                                                for r, p in zip(rows, plans, strict=True)) / len(rows), 1)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=60, help="scored records per file")
@@ -196,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="embedded")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--rescore", type=Path, help="only recompute the metrics from this JSONL (no model)")
     args = parser.parse_args(argv)
+    if args.rescore:
+        print(json.dumps(rescore(args.rescore, args.data), indent=2))
+        return 0
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     print(json.dumps(run(args), indent=2))

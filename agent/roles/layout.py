@@ -54,6 +54,7 @@ class Relation(BaseModel):
 class PlannedBox(BaseModel):
     model_config = ConfigDict(extra="forbid")
     phrase: str = Field(min_length=1, max_length=40, description="the object's name, as declared")
+    instance: int = Field(ge=1, le=12, description="which one of this object: 1, 2, ... up to its count")
     x: int = Field(ge=0, le=GRID - 1, description="left edge on the 64x64 grid")
     y: int = Field(ge=0, le=GRID - 1, description="top edge on the 64x64 grid")
     w: int = Field(ge=1, le=GRID)
@@ -151,7 +152,9 @@ def check_plan(plan: LayoutPlan) -> list[str]:
     for key, obj in declared.items():
         have = len(by_name.get(key, []))
         if have != obj.count:
-            problems.append(f"'{obj.name}' has count {obj.count} but {have} box(es); give exactly {obj.count}")
+            problems.append(f"'{obj.name}' has count {obj.count} but {have} box(es); give exactly {obj.count}, numbered 1 to {obj.count}")
+        elif sorted(b.instance for b in by_name[key]) != list(range(1, obj.count + 1)):
+            problems.append(f"number the {obj.count} '{obj.name}' boxes 1 to {obj.count} (instance), once each")
     for rel in plan.relations:
         subject, obj = by_name.get(normalize_name(rel.subject)), by_name.get(normalize_name(rel.object))
         if not subject or not obj:
