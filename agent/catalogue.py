@@ -51,12 +51,15 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
     steps = [
         {
             "type": "object",
+            # "tool" comes first: a grammar-constrained model then chooses among the real tool
+            # names before anything else, and the step's id and arguments follow from one tool
+            # (written id-first, the id is free text that can name a tool that does not exist).
             "properties": {
-                "id": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,23}$"},
                 "tool": {"const": tool.name},
+                "id": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,23}$"},
                 "args": tool_args_schema(tool),
             },
-            "required": ["id", "tool", "args"],
+            "required": ["tool", "id", "args"],
             "additionalProperties": False,
         }
         for tool in registry

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.catalogue import MAX_STEPS, artifact_catalogue, examples, plan_schema, tool_catalogue
 from agent.llm.base import Generation, LLMBackend
-from graphs.plan import BoundPlan, Plan, Step, bind, format_validation_error
+from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, format_validation_error, parse_ref
+from graphs.tool_graph import build_tool_graph, search
 from prompts import render
-from tools.artifacts import Artifact, Session
+from tools.artifacts import Artifact, Kind, Session
 from tools.errors import LlmgaError, PlanError
 from tools.registry import Registry
 
@@ -75,6 +76,58 @@ def parse_plan(text: str) -> PlanReply:
         raise PlanError(format_validation_error(exc)) from None
 
 
+def _provided_kind(value: object, made: dict[str, dict[str, Kind]], session: Session) -> Kind | None:
+    """The kind a reference stands for (None for a literal or a reference to nothing)."""
+    try:
+        ref = parse_ref(value)
+    except ValueError:
+        return None
+    if isinstance(ref, ArtifactRef):
+        return session.get(ref.id).kind if session.exists(ref.id) else None
+    if isinstance(ref, StepRef) and ref.step in made:
+        outputs = made[ref.step]
+        if ref.output is None:
+            return next(iter(outputs.values())) if len(outputs) == 1 else None
+        return outputs.get(ref.output)
+    return None
+
+
+def type_hints(steps: Sequence[Step], registry: Registry, session: Session, graph: object | None = None) -> list[str]:
+    """For every artifact input that is missing or gets the wrong kind: what could fill it.
+
+    Candidates are earlier steps' outputs and session artifacts of the needed kind; when there is
+    none, the tool graph's shortest chains that make that kind from what exists. These go back to
+    the model with the errors; nothing is changed in the plan here.
+    """
+    graph = graph if graph is not None else build_tool_graph(registry)
+    available = {a.kind for a in session.artifacts()} | {Kind.TEXT}
+    made: dict[str, dict[str, Kind]] = {}
+    hints: list[str] = []
+    for step in steps:
+        if step.tool not in registry:
+            continue
+        tool = registry.get(step.tool)
+        for name, spec in tool.inputs.items():
+            value = step.args.get(name)
+            if value is None and spec.optional:
+                continue
+            if value is not None and _provided_kind(value, made, session) == spec.kind:
+                continue
+            candidates = [f"${{{sid}.{out}}}" for sid, outs in made.items() for out, kind in outs.items() if kind == spec.kind]
+            candidates += [f"${{{a.id}}}" for a in session.artifacts() if a.kind == spec.kind]
+            if candidates:
+                hints.append(f"step '{step.id}' input '{name}' needs {spec.kind.value}: use {' or '.join(candidates[-3:])}")
+            else:
+                chains = search(graph, available, spec.kind, max_steps=2, limit=3)  # type: ignore[arg-type]
+                ways = "; ".join(" -> ".join(c.tools) for c in chains)
+                hints.append(
+                    f"step '{step.id}' input '{name}' needs {spec.kind.value}, and none exists yet"
+                    + (f": add an earlier step that makes one ({ways})" if ways else "")
+                )
+        made[step.id] = dict(tool.outputs)
+    return hints
+
+
 class Planner:
     def __init__(
         self,
@@ -91,6 +144,7 @@ class Planner:
         self.max_attempts = max_attempts
         self.max_tokens = max_tokens
         self.schema = plan_schema(registry)
+        self.graph = build_tool_graph(registry)
         shown = examples(registry) if examples_text is None else examples_text
         self.system = render("planner_system", tools=tool_catalogue(registry), examples=shown)
 
@@ -121,6 +175,7 @@ class Planner:
                 outcome.reply = f"The planner model failed: {exc}"
                 return outcome
             outcome.generations.append(generation)
+            reply: PlanReply | None = None
             try:
                 reply = parse_plan(generation.text)
                 plan = Plan(steps=reply.steps)
@@ -132,7 +187,9 @@ class Planner:
                     bound = None
             except PlanError as exc:
                 outcome.errors.append(str(exc))
-                messages = [*messages, AIMessage(generation.text), HumanMessage(render("planner_retry", errors=str(exc)))]
+                hints = type_hints(reply.steps, self.registry, session, self.graph) if reply is not None else []
+                problems = str(exc) + "".join(f"\nHint: {h}" for h in hints)
+                messages = [*messages, AIMessage(generation.text), HumanMessage(render("planner_retry", errors=problems))]
                 continue
             outcome.reply = reply.reply.strip()
             if bound is None:

@@ -127,7 +127,7 @@ def record_example(record: dict[str, Any], bench: Bench) -> dict[str, Any] | Non
                 args[slot.name] = f"${{{session.by_source[str(argument)]}}}"
             else:
                 return None
-        steps.append({"id": ids[index], "tool": tool.name, "args": args})
+        steps.append({"tool": tool.name, "id": ids[index], "args": args})
     try:
         bind(Plan(steps=[Step(**s) for s in steps]), bench.registry, session)
     except PlanError:

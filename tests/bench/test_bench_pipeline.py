@@ -165,3 +165,35 @@ def test_controlllm_scoring_on_real_records():
     assert (results[0].files_used, results[0].files_total) == (1, 1) and file in first["instruction"]
     summary = cl.summarise(results)
     assert summary["overall"]["n"] == 1 and "domain F1" in cl.table(summary)
+
+
+def test_type_hints_name_what_fits_from_the_tool_graph(small: Path):
+    from agent.planner import type_hints
+    from graphs.plan import Step
+
+    registry = taskbench_registry(small / "tool_desc.json")
+    session = AttachedSession([("a.png", Kind.IMAGE)])
+    steps = [
+        Step(id="s", tool="text_summarizer", args={"text": "x"}),
+        Step(id="j", tool="image_stitcher", args={"image": "${s.text}"}),
+    ]
+    hints = type_hints(steps, registry, session)
+    assert hints == [
+        "step 'j' input 'image' needs image: use ${image-1}",
+        "step 'j' input 'image_2' needs image: use ${image-1}",
+    ]
+    alone = type_hints([Step(id="j", tool="image_stitcher", args={"image": "${image-1}", "image_2": "${image-1}"})], registry, AttachedSession([]))
+    assert alone[0].startswith("step 'j' input 'image' needs image, and none exists yet: add an earlier step")
+    assert "text_to_image" in alone[0]
+    assert type_hints([Step(id="j", tool="image_stitcher", args={"image": "${image-1}", "image_2": "${image-1}"})], registry, session) == []
+
+
+def test_retry_message_carries_the_hints(small: Path):
+    bench = tb.Bench.load(small / "tool_desc.json")
+    wrong = {"reply": "", "steps": [{"tool": "text_summarizer", "id": "s", "args": {"text": "t"}},
+                                    {"tool": "image_stitcher", "id": "j", "args": {"image": "${s.text}", "image_2": "${image-1}"}}]}
+    fake = FakeBackend([wrong, {"reply": "", "steps": []}])
+    list(tb.run([RECORDS[1]], bench, fake, max_attempts=2))
+    retry = fake.calls[1].last_text
+    assert "${s.text} is a text, but an image is needed" in retry
+    assert "Hint: step 'j' input 'image' needs image: use ${image-1}" in retry
