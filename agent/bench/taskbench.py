@@ -21,7 +21,8 @@ from agent.bench.metrics import METRICS, Counts, RequestScore, arguments_of, mic
 from agent.bench.tools import label_of, taskbench_registry
 from agent.catalogue import artifact_line, render_examples
 from agent.llm.base import LLMBackend
-from agent.planner import Planner
+from agent.llm.base import Generation
+from agent.planner import Planner, PlanOutcome, parse_plan
 from graphs.plan import Plan, Step, bind
 from tools.artifacts import Kind
 from tools.errors import ConfigError, PlanError
@@ -210,13 +211,17 @@ def run(
     examples: Sequence[dict[str, Any]] = (),
     max_attempts: int = 3,
     max_tokens: int = 384,
+    configure: Callable[[Planner], None] | None = None,
 ) -> Iterator[RequestResult]:
     """Plan every record with one planner (one stable system prompt: the model's prompt cache
-    keeps it between requests) and yield scored results as they come."""
+    keeps it between requests) and yield scored results as they come. ``configure`` may adjust
+    the planner first (ablations: another schema, none)."""
     planner = Planner(
         backend, bench.registry, max_attempts=max_attempts, max_tokens=max_tokens,
         examples_text=render_examples(list(examples), bench.registry),
     )
+    if configure is not None:
+        configure(planner)
     for record in records:
         session = AttachedSession(mentioned_files(record["user_request"]))
         outcome, timing = run_planner(planner, session, record["user_request"])
@@ -226,6 +231,24 @@ def run(
             record, predicted, source, score_nodes(record, predicted, bench), timing,
             outcome.errors, outcome.reply, [g.text for g in outcome.generations],
         )
+
+
+def first_attempt(result: RequestResult, bench: Bench) -> RequestResult:
+    """The same request scored on the model's first answer only: what no retries would give."""
+    if result.timing.attempts <= 1:
+        return result
+    session = AttachedSession(mentioned_files(result.record["user_request"]))
+    outcome = PlanOutcome(reply="", generations=[Generation(result.raw[0])])
+    try:
+        steps = list(parse_plan(result.raw[0]).steps)
+        bound = bind(Plan(steps=steps), bench.registry, session)
+        by_id = {s.id: s for s in steps}
+        steps, source = [by_id[i] for i in bound.order], "valid"
+    except PlanError:
+        steps, source = predicted_steps(outcome)
+    predicted = plan_nodes(steps, bench.registry, session, label_of)
+    first = Timing(attempts=1)
+    return RequestResult(result.record, predicted, source, score_nodes(result.record, predicted, bench), first, result.errors[:1], "", result.raw[:1])
 
 
 def summarise(results: Sequence[RequestResult]) -> dict[str, Any]:

@@ -197,3 +197,19 @@ def test_retry_message_carries_the_hints(small: Path):
     retry = fake.calls[1].last_text
     assert "${s.text} is a text, but an image is needed" in retry
     assert "Hint: step 'j' input 'image' needs image: use ${image-1}" in retry
+
+
+def test_first_attempt_rescoring_ignores_the_retry(small: Path):
+    bench = tb.Bench.load(small / "tool_desc.json")
+    wrong = {"reply": "", "steps": [{"tool": "text_to_image", "id": "c", "args": {"text": "a cat"}}]}
+    right = {"reply": "", "steps": [{"tool": "text_to_image", "id": "c", "args": {"text": "a cat"}},
+                                    {"tool": "image_stitcher", "id": "j", "args": {"image": "${c.image}"}}]}
+    fixed = {"reply": "", "steps": [{"tool": "text_to_image", "id": "c", "args": {"text": "a cat"}},
+                                    {"tool": "image_stitcher", "id": "j", "args": {"image": "${c.image}", "image_2": "${image-1}"}}]}
+    [result] = tb.run([RECORDS[1]], bench, FakeBackend([right, fixed]))
+    assert result.timing.attempts == 2 and result.score.counts["edge"].fn == 0
+    first = tb.first_attempt(result, bench)
+    assert first.source == "invalid" and first.score.counts["node"].tp == 2
+    assert first.predicted[1]["arguments"] == ["<node-0>"]
+    [single] = tb.run([RECORDS[1]], bench, FakeBackend([wrong]))
+    assert tb.first_attempt(single, bench) is single
