@@ -193,6 +193,21 @@ class ArtifactHandle:
     def text(self) -> str:
         return self.path.read_text()
 
+    def recorded_prompt(self, depth: int = 8) -> tuple[str, str] | None:
+        """The prompt that made this artifact, walking back through image/video parents (a resize
+        or crop keeps no prompt of its own); returns (prompt, id of the artifact that held it)."""
+        session = Session(self.path.parent, self._limits)
+        artifact = self.artifact
+        for _ in range(depth):
+            prompt = artifact.args.get("prompt")
+            if isinstance(prompt, str) and prompt.strip():
+                return prompt.strip(), artifact.id
+            parents = [p for p in artifact.parents.values() if p.split("-")[0] in ("image", "video") and session.exists(p)]
+            if not parents:
+                return None
+            artifact = session.get(parents[0])
+        return None
+
 
 def _atomic_write(dest: Path, write: Any) -> None:
     """Write through a temp file in the same folder, then rename: readers never see half a file."""

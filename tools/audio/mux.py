@@ -12,13 +12,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from tools.artifacts import ArtifactHandle, Kind, Session
+from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
 from tools.media.av_io import fit_audio, read_audio, read_video, video_meta, write_mp4
 from tools.audio.generate import MAX_SECONDS, SoundParams, make_music, make_sound, save_wav
 
-LINEAGE_DEPTH = 8
 
 
 class AddAudioToVideo(Tool):
@@ -51,21 +50,6 @@ class AddAudioToVideo(Tool):
         return {"video": Produced(dest, {**video_meta(info), "audio_fit": note or "exact"})}
 
 
-def lineage_prompt(handle: ArtifactHandle) -> tuple[str, str] | None:
-    """The prompt that made a video: on it, or on the video/image it came from (a few generations back)."""
-    session = Session(handle.path.parent)
-    artifact = handle.artifact
-    for _ in range(LINEAGE_DEPTH):
-        prompt = artifact.args.get("prompt")
-        if isinstance(prompt, str) and prompt.strip():
-            return prompt.strip(), artifact.id
-        parents = [p for p in artifact.parents.values() if p.startswith(("video-", "image-")) and session.exists(p)]
-        if not parents:
-            return None
-        artifact = session.get(parents[0])
-    return None
-
-
 class VideoToAudio(Tool):
     """Make sound that fits a video: sound effects (or music) for what it shows, as long as the video.
 
@@ -90,7 +74,7 @@ class VideoToAudio(Tool):
         clip = read_video(video.path)
         if params.description:
             subject, source = params.description, "the `description` parameter"
-        elif found := lineage_prompt(video):
+        elif found := video.recorded_prompt():
             subject, source = found[0], f"the prompt recorded on {found[1]}"
         else:
             raise ToolFailure(

@@ -25,7 +25,6 @@ from pydantic import Field, model_validator
 from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.diffusion.common import PromptParams, generate, generator, pipeline, pool_of, progress_kwargs, snap, untrained_meta
-from tools.diffusion.generate import recorded_prompt
 from tools.errors import ToolFailure
 
 INVERSION_MULTIPLE = 32
@@ -107,7 +106,7 @@ class Edit(Tool):
     def _inversion(self, ctx: ToolContext, params: Params, image: ArtifactHandle, picture: Image.Image) -> tuple[Image.Image, dict[str, Any]]:
         if params.source:
             source, origin = params.source, "the `source` parameter"
-        elif found := recorded_prompt(image):
+        elif found := image.recorded_prompt():
             source, origin = found[0], f"the prompt recorded on {found[1]}"
         else:
             source, origin = "", "none (no prompt in the lineage): the edit only adds the target"

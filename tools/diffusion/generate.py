@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tools.artifacts import ArtifactHandle, Kind, Session
+from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
 
 MAX_SIDE = 2048
-LINEAGE_DEPTH = 8
 
 
 class TextToImage(Tool):
@@ -71,24 +70,6 @@ class ImageToImage(Tool):
         return {"image": Produced(out, meta)}
 
 
-def recorded_prompt(image: ArtifactHandle) -> tuple[str, str] | None:
-    """The prompt that made an image, walking back through its lineage (resize, crop...) if needed.
-
-    Returns the prompt and the id of the artifact whose recipe held it.
-    """
-    session = Session(image.path.parent)
-    artifact = image.artifact
-    for _ in range(LINEAGE_DEPTH):
-        prompt = artifact.args.get("prompt")
-        if isinstance(prompt, str) and prompt.strip():
-            return prompt, artifact.id
-        parents = [p for p in artifact.parents.values() if p.startswith("image-") and session.exists(p)]
-        if not parents:
-            return None
-        artifact = session.get(parents[0])
-    return None
-
-
 class SimilarImage(Tool):
     """Make a new image like a given one: its description plus a variation, generated afresh.
 
@@ -109,7 +90,7 @@ class SimilarImage(Tool):
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         if params.prompt:
             description, source = params.prompt, "the `prompt` parameter"
-        elif found := recorded_prompt(image):
+        elif found := image.recorded_prompt():
             description, source = found[0], f"the prompt recorded on {found[1]}"
         else:
             raise ToolFailure(
