@@ -53,10 +53,11 @@ def load(path: Path) -> list[dict]:
 
 
 def grid_box(name: str, box: list[float], instance: int = 1) -> PlannedBox:
+    """A gold [x, y, w, h] box in [0, 1] as corners on the 64x64 grid (at least one cell wide)."""
     x, y, w, h = box
-    gx, gy = min(GRID - 1, round(x * GRID)), min(GRID - 1, round(y * GRID))
-    gw, gh = max(1, min(GRID - gx, round(w * GRID))), max(1, min(GRID - gy, round(h * GRID)))
-    return PlannedBox(phrase=name, instance=instance, x=gx, y=gy, w=gw, h=gh)
+    x0, y0 = min(GRID - 1, round(x * GRID)), min(GRID - 1, round(y * GRID))
+    x1, y1 = max(x0 + 1, min(GRID, round((x + w) * GRID))), max(y0 + 1, min(GRID, round((y + h) * GRID)))
+    return PlannedBox(phrase=name, instance=instance, x0=x0, y0=y0, x1=x1, y1=y1)
 
 
 def example_from(record: dict) -> LayoutExample | None:
@@ -196,6 +197,19 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _corners(plan: dict) -> dict:
+    """Plans written before boxes became corners (x, y, w, h; no instance numbers) in today's form."""
+    boxes = []
+    seen: Counter = Counter()
+    for box in plan["boxes"]:
+        if "x" in box:
+            seen[normalize_name(box["phrase"])] += 1
+            box = {"phrase": box["phrase"], "instance": seen[normalize_name(box["phrase"])], "x0": box["x"], "y0": box["y"],
+                   "x1": min(GRID, box["x"] + box["w"]), "y1": min(GRID, box["y"] + box["h"])}
+        boxes.append(box)
+    return {**plan, "boxes": boxes}
+
+
 def rescore(path: Path, data: Path) -> dict:
     """Recompute the metrics from a JSONL written by ``run`` (the stored plans), without the model."""
     records = {r["id"]: r for f in ("nsr1k_counting_dev.jsonl", "nsr1k_spatial_dev.jsonl") for r in load(data / f)}
@@ -205,7 +219,7 @@ def rescore(path: Path, data: Path) -> dict:
         rows = [r for r in lines if r["task"] == task]
         if not rows:
             continue
-        plans = [LayoutPlan.model_validate(r["plan"]) if r["plan"] else None for r in rows]
+        plans = [LayoutPlan.model_validate(_corners(r["plan"])) if r["plan"] else None for r in rows]
         score = counting_correct if task == "counting" else spatial_correct
         hits = [p is not None and score(records[r["id"]], p) for r, p in zip(rows, plans, strict=True)]
         latencies = sorted(r["seconds"] for r in rows)

@@ -85,9 +85,14 @@ def ask(
     attempts: int = 3,
     max_tokens: int = 512,
     temperature: float = 0.0,
+    retry_temperature: float | None = None,
     seed: int | None = None,
 ) -> Answer[M]:
-    """Ask for ``model`` as JSON; retry with the problems at most ``attempts`` times in all."""
+    """Ask for ``model`` as JSON; retry with the problems at most ``attempts`` times in all.
+
+    ``retry_temperature`` samples the retries (a greedy retry of a small model often repeats
+    its mistake); the first attempt always uses ``temperature``.
+    """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     schema = model.model_json_schema()
@@ -96,7 +101,9 @@ def ask(
     started = time.perf_counter()
     for attempt in range(1, attempts + 1):
         trace.attempts = attempt
-        generation = backend.generate(conversation, json_schema=schema, max_tokens=max_tokens, temperature=temperature, seed=seed)
+        heat = temperature if attempt == 1 or retry_temperature is None else retry_temperature
+        generation = backend.generate(conversation, json_schema=schema, max_tokens=max_tokens, temperature=heat,
+                                      seed=None if seed is None else seed + attempt - 1)
         trace.generations.append(generation)
         try:
             value = parse_json_model(model, generation.text)

@@ -52,17 +52,19 @@ class Relation(BaseModel):
 
 
 class PlannedBox(BaseModel):
+    """Corners on the 64x64 grid: bounded by the schema, so a box cannot leave the canvas."""
+
     model_config = ConfigDict(extra="forbid")
     phrase: str = Field(min_length=1, max_length=40, description="the object's name, as declared")
     instance: int = Field(ge=1, le=12, description="which one of this object: 1, 2, ... up to its count")
-    x: int = Field(ge=0, le=GRID - 1, description="left edge on the 64x64 grid")
-    y: int = Field(ge=0, le=GRID - 1, description="top edge on the 64x64 grid")
-    w: int = Field(ge=1, le=GRID)
-    h: int = Field(ge=1, le=GRID)
+    x0: int = Field(ge=0, le=GRID, description="left edge")
+    y0: int = Field(ge=0, le=GRID, description="top edge")
+    x1: int = Field(ge=0, le=GRID, description="right edge, larger than x0")
+    y1: int = Field(ge=0, le=GRID, description="bottom edge, larger than y0")
 
     @property
     def centre(self) -> tuple[float, float]:
-        return self.x + self.w / 2, self.y + self.h / 2
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
 
 
 class LayoutPlan(BaseModel):
@@ -78,7 +80,7 @@ class LayoutPlan(BaseModel):
             width=width,
             height=height,
             caption=caption,
-            boxes=[Box(phrase=b.phrase, box=(b.x / GRID, b.y / GRID, (b.x + b.w) / GRID, (b.y + b.h) / GRID)) for b in self.boxes],
+            boxes=[Box(phrase=b.phrase, box=(b.x0 / GRID, b.y0 / GRID, b.x1 / GRID, b.y1 / GRID)) for b in self.boxes],
         )
 
 
@@ -143,8 +145,8 @@ def check_plan(plan: LayoutPlan) -> list[str]:
         problems.append("each object must be listed once, with its total count")
     by_name: dict[str, list[PlannedBox]] = {}
     for index, box in enumerate(plan.boxes):
-        if box.x + box.w > GRID or box.y + box.h > GRID:
-            problems.append(f"box {index + 1} ({box.phrase}) leaves the {GRID}x{GRID} canvas: x+w and y+h must be at most {GRID}")
+        if box.x1 <= box.x0 or box.y1 <= box.y0:
+            problems.append(f"box {index + 1} ({box.phrase}) is empty: x1 must be larger than x0 and y1 larger than y0")
         key = normalize_name(box.phrase)
         if key not in declared:
             problems.append(f"box {index + 1} is a '{box.phrase}', which is not among the objects {sorted(o.name for o in plan.objects)}")
@@ -160,10 +162,11 @@ def check_plan(plan: LayoutPlan) -> list[str]:
         if not subject or not obj:
             missing = rel.subject if not subject else rel.object
             problems.append(f"relation '{rel.subject} {rel.relation} {rel.object}' names '{missing}', which has no box")
-        elif not relation_holds(rel.relation, centre_of(subject), centre_of(obj)):
+        elif not relation_holds(rel.relation, (s := centre_of(subject)), (o := centre_of(obj))):
             problems.append(
-                f"the boxes do not show '{rel.subject} {rel.relation} {rel.object}': move the boxes so the centre of "
-                f"{rel.subject} is {_hint(rel.relation)} the centre of {rel.object} (x grows to the right, y grows downwards)"
+                f"the boxes do not show '{rel.subject} {rel.relation} {rel.object}': the centre of {rel.subject} is at "
+                f"x={s[0]:g}, y={s[1]:g} and the centre of {rel.object} at x={o[0]:g}, y={o[1]:g}; move them so {rel.subject} "
+                f"is {_hint(rel.relation)} {rel.object} (x grows to the right, y grows downwards)"
             )
     return problems
 
@@ -209,7 +212,7 @@ def plan_layout(
     """Plan boxes for ``request``; raises ``RoleError`` when no checked plan comes in ``attempts``."""
     chosen = default_examples() if examples is None else examples
     answer = ask(backend, messages_for(request, chosen), LayoutPlan, role="plan_layout", check=check_plan,
-                 attempts=attempts, max_tokens=600, seed=seed)
+                 attempts=attempts, max_tokens=600, seed=seed, retry_temperature=0.7)
     return answer.value.to_layout(width, height, caption=request), answer
 
 

@@ -23,10 +23,10 @@ ELEPHANTS = {
     "objects": [{"name": "elephant", "count": 3}, {"name": "pool", "count": 1}],
     "relations": [{"subject": "elephant", "relation": "next to", "object": "pool"}],
     "boxes": [
-        {"phrase": "pool", "instance": 1, "x": 40, "y": 30, "w": 22, "h": 20},
-        {"phrase": "elephant", "instance": 1, "x": 2, "y": 20, "w": 12, "h": 14},
-        {"phrase": "elephants", "instance": 2, "x": 14, "y": 22, "w": 12, "h": 14},
-        {"phrase": "elephant", "instance": 3, "x": 26, "y": 24, "w": 12, "h": 14},
+        {"phrase": "pool", "instance": 1, "x0": 40, "y0": 30, "x1": 62, "y1": 50},
+        {"phrase": "elephant", "instance": 1, "x0": 2, "y0": 20, "x1": 14, "y1": 34},
+        {"phrase": "elephants", "instance": 2, "x0": 14, "y0": 22, "x1": 26, "y1": 36},
+        {"phrase": "elephant", "instance": 3, "x0": 26, "y0": 24, "x1": 38, "y1": 38},
     ],
 }
 
@@ -45,7 +45,7 @@ def test_layout_valid_plan_becomes_a_layout_inside_the_canvas() -> None:
     ("change", "problem"),
     [
         (lambda p: p["boxes"].pop(), "'elephant' has count 3 but 2 box(es)"),
-        (lambda p: p["boxes"][0].update(x=50), "leaves the 64x64 canvas"),
+        (lambda p: p["boxes"][0].update(x0=62), "is empty"),
         (lambda p: p["boxes"][1].update(phrase="giraffe"), "not among the objects"),
         (lambda p: p["boxes"][3].update(instance=2), "number the 3 'elephant' boxes 1 to 3"),
         (lambda p: p["relations"].__setitem__(0, {"subject": "elephant", "relation": "right of", "object": "pool"}), "do not show 'elephant right of pool'"),
