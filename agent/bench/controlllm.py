@@ -16,6 +16,7 @@ arguments. Our plans are scored at that level:
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,23 @@ def load_records(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     except FileNotFoundError:
         raise ConfigError(f"no such file: {path}") from None
+
+
+def sample(records: Sequence[dict[str, Any]], limit: int | None, seed: int = 0) -> list[dict[str, Any]]:
+    """``limit`` records spread over the task types and levels (seeded; file order kept)."""
+    if not limit or limit >= len(records):
+        return list(records)
+    rank = {id(r): hashlib.sha256(f"{seed}:{r['instruction']}".encode()).hexdigest() for r in records}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in sorted(records, key=lambda r: rank[id(r)]):
+        groups.setdefault((record["level"], record["type"]), []).append(record)
+    chosen: list[dict[str, Any]] = []
+    while len(chosen) < limit:
+        for group in groups.values():
+            if group and len(chosen) < limit:
+                chosen.append(group.pop(0))
+    keep = {id(r) for r in chosen}
+    return [r for r in records if id(r) in keep]
 
 
 def gold_subtasks(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ def taskbench(data: Path, tool_desc: Path | None, limit: int | None, planner: st
 @bench.command("controlllm")
 @click.option("--data", type=click.Path(path_type=Path), default=EVAL / "controlllm" / "tool100_dev.jsonl", show_default=True)
 @click.option("--tools", "tools_json", type=click.Path(path_type=Path), help="tools.json (default: beside --data)")
-@click.option("--limit", type=int)
+@click.option("--limit", type=int, help="Score N instructions spread over task types and levels.")
 @click.option("--planner", help="Planner backend (default: the configured one).")
 @click.option("--attempts", default=3, show_default=True)
 @click.option("--max-tokens", default=384, show_default=True)
@@ -74,7 +74,7 @@ def controlllm(data: Path, tools_json: Path | None, limit: int | None, planner: 
     """ControlLLM tool100: tool-domain F1, dependency and argument-type correctness, by level."""
     registry = cl.load_registry(tools_json or data.parent / "tools.json")
     records = cl.load_records(data)
-    records = records[:limit] if limit else records
+    records = cl.sample(records, limit)
     backend = get_backend(planner)
     results = []
     for number, result in enumerate(cl.run(records, registry, backend, max_attempts=attempts, max_tokens=max_tokens), 1):

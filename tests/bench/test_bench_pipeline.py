@@ -213,3 +213,11 @@ def test_first_attempt_rescoring_ignores_the_retry(small: Path):
     assert first.predicted[1]["arguments"] == ["<node-0>"]
     [single] = tb.run([RECORDS[1]], bench, FakeBackend([wrong]))
     assert tb.first_attempt(single, bench) is single
+
+
+@needs_data
+def test_controlllm_sample_spreads_over_levels():
+    records = cl.load_records(CONTROLLLM / "tool100_dev.jsonl")
+    few = cl.sample(records, 10)
+    assert len(few) == 10 and {r["level"] for r in few} == {"easy", "medium", "hard"}
+    assert len({r["type"] for r in few}) >= 6 and cl.sample(records, 10) == few
