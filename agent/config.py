@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(64_000_000, ge=1, description="largest image accepted, in pixels")
     max_file_mb: int = Field(512, ge=1, description="largest input file accepted, in MiB")
     profile: str = Field("tiny", description="model profile (tiny, sd15, sdxl, llmga-sd15 or a .yaml path); see `llmga models list`")
+    max_generate_pixels: int = Field(4_194_304, ge=4096, description="largest image a generator may make (default 2048x2048)")
     model_budget_mb: int | None = Field(None, ge=1, description="memory the model pool may hold before evicting; default: no limit")
 
     def limits(self) -> Limits:

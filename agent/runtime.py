@@ -49,7 +49,12 @@ class Runtime:
     def models(self) -> ModelPool:
         """One pool per Runtime: every run and step of this process shares its loaded models."""
         budget = self.settings.model_budget_mb * 2**20 if self.settings.model_budget_mb else None
-        return ModelPool(self.settings.profile, budget_bytes=budget, cache_dir=self.workspace.root / "models")
+        return ModelPool(
+            self.settings.profile,
+            budget_bytes=budget,
+            cache_dir=self.workspace.root / "models",
+            max_generate_pixels=self.settings.max_generate_pixels,
+        )
 
     def session(self, session_id: str | None, *, create: bool = False, prefix: str = "s") -> Session:
         if session_id is None:

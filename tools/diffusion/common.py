@@ -60,6 +60,7 @@ def generate(ctx: ToolContext, role: str, params: PromptParams, **call: Any) -> 
     Returns the image and metadata worth recording (how many prompt tokens, in how many windows).
     """
     pool = pool_of(ctx)
+    check_size(pool, call)
     pipe = pipeline(ctx, role)
     with pool.run_lock(role):
         embeds = encode_long_prompt(pipe, params.prompt, params.negative_prompt)
@@ -78,6 +79,18 @@ def generate(ctx: ToolContext, role: str, params: PromptParams, **call: Any) -> 
     if pool.profile.untrained:
         meta["untrained_weights"] = True
     return result.images[0], meta
+
+
+def check_size(pool: Any, call: dict[str, Any]) -> None:
+    """Refuse, before loading anything, an image bigger than the memory budget allows."""
+    image = call.get("image")
+    width, height = (image.size if isinstance(image, Image.Image) else (call.get("width"), call.get("height")))
+    if width and height and width * height > pool.max_generate_pixels:
+        limit = pool.max_generate_pixels
+        raise ToolFailure(
+            f"a {width}x{height} image is over the generation budget of {limit / 1e6:.1f} MP "
+            f"(LLMGA_MAX_GENERATE_PIXELS): generate at most {int(limit**0.5)}x{int(limit**0.5)} and enlarge it with `upscale`"
+        )
 
 
 def progress_kwargs(ctx: ToolContext, pipe: Any, total: int) -> dict[str, Any]:

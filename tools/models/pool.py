@@ -92,8 +92,11 @@ class ModelPool:
         cache_dir: Path | None = None,
         device: str | None = None,
         offload: str = "auto",
+        max_generate_pixels: int = 4_194_304,
     ):
         self._profile = profile
+        self.max_generate_pixels = max_generate_pixels
+        """Largest image a generator may be asked for: activations grow with it, weights do not."""
         self.budget_bytes = budget_bytes
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._device = device
