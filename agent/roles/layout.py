@@ -56,7 +56,7 @@ class PlannedBox(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     phrase: str = Field(min_length=1, max_length=40, description="the object's name, as declared")
-    instance: int = Field(ge=1, le=12, description="which one of this object: 1, 2, ... up to its count")
+    instance: int = Field(ge=1, le=12, description="which one of this object: 1, 2, ... up to its count (a counting aid)")
     x0: int = Field(ge=0, le=GRID, description="left edge")
     y0: int = Field(ge=0, le=GRID, description="top edge")
     x1: int = Field(ge=0, le=GRID, description="right edge, larger than x0")
@@ -155,8 +155,7 @@ def check_plan(plan: LayoutPlan) -> list[str]:
         have = len(by_name.get(key, []))
         if have != obj.count:
             problems.append(f"'{obj.name}' has count {obj.count} but {have} box(es); give exactly {obj.count}, numbered 1 to {obj.count}")
-        elif sorted(b.instance for b in by_name[key]) != list(range(1, obj.count + 1)):
-            problems.append(f"number the {obj.count} '{obj.name}' boxes 1 to {obj.count} (instance), once each")
+
     for rel in plan.relations:
         subject, obj = by_name.get(normalize_name(rel.subject)), by_name.get(normalize_name(rel.object))
         if not subject or not obj:
