@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from tools.artifacts import Artifact
+from tools.artifacts import Artifact, Kind
 from tools.base import Tool
 from tools.registry import Registry
 
@@ -27,11 +27,15 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """Replace ``$ref``s by their definitions and drop titles: grammar compilers want it flat."""
     defs = schema.get("$defs", {})
 
-    def walk(node: Any) -> Any:
+    def walk(node: Any, names: bool = False) -> Any:
+        """``names``: ``node`` maps property names to schemas, so a parameter called ``title`` or
+        ``description`` is a parameter, not metadata to drop."""
         if isinstance(node, dict):
-            if "$ref" in node:
+            if "$ref" in node and not names:
                 return walk(copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]))
-            return {k: walk(v) for k, v in node.items() if k not in ("title", "$defs", "description")}
+            if names:
+                return {k: walk(v) for k, v in node.items()}
+            return {k: walk(v, names=k == "properties") for k, v in node.items() if k not in ("title", "$defs", "description")}
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node
@@ -39,9 +43,22 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
-def tool_args_schema(tool: type[Tool]) -> dict[str, Any]:
+def typed_ref_pattern(kind: Kind, registry: Registry) -> str:
+    """References that can stand for ``kind``: an artifact id of that kind, or a step output whose
+    name some tool gives to an output of that kind (``${gen.image}``, ``${det.object}``), or a bare
+    ``${step}``. Step ids are the model's own, so they stay free; the rest is typed, and a
+    grammar-constrained model cannot write ``${video-1}`` for an image or ``${step.output}``."""
+    names = sorted({name for tool in registry for name, k in tool.outputs.items() if k == kind})
+    output = f"(\\.({'|'.join(names)}))?" if names else ""
+    return f"^\\$\\{{({kind.value}-[1-9][0-9]*|[a-z_][a-z0-9_]*{output})\\}}$"
+
+
+def tool_args_schema(tool: type[Tool], registry: Registry | None = None) -> dict[str, Any]:
     params = _inline_refs(tool.Params.model_json_schema())
-    properties = {name: {"type": "string", "pattern": REF_PATTERN} for name in tool.inputs}
+    properties = {
+        name: {"type": "string", "pattern": typed_ref_pattern(spec.kind, registry) if registry is not None else REF_PATTERN}
+        for name, spec in tool.inputs.items()
+    }
     properties.update(params.get("properties", {}))
     required = [n for n, spec in tool.inputs.items() if not spec.optional] + params.get("required", [])
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
@@ -57,7 +74,7 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
             "properties": {
                 "tool": {"const": tool.name},
                 "id": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,23}$"},
-                "args": tool_args_schema(tool),
+                "args": tool_args_schema(tool, registry),
             },
             "required": ["tool", "id", "args"],
             "additionalProperties": False,

@@ -61,16 +61,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default="full,id-first,no-examples,no-schema")
     parser.add_argument("--out-dir", type=Path, default=Path("bench/results"))
+    parser.add_argument("--planner", default="embedded", help="backend name (fake: a dry run of the pipeline)")
     args = parser.parse_args()
 
     bench = tb.Bench.load(EVAL / "tool_desc.json")
     pool, scored = tb.split(tb.load_records(EVAL / "dev.jsonl"), args.pool, args.seed)
     sample = tb.sample(scored, args.n, args.seed)
     examples = tb.choose_examples(pool, bench, args.examples)
-    backend = get_backend("embedded")
+    backend = get_backend(args.planner)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"{len(sample)} requests ({', '.join(f'{k} {sum(r['type'] == k for r in sample)}' for k in tb.SPLITS)}); "
-          f"examples from the held-out pool: {[e['id'] for e in examples]}", flush=True)
+    counts = ", ".join(f"{kind} {sum(r['type'] == kind for r in sample)}" for kind in tb.SPLITS)
+    print(f"{len(sample)} requests ({counts}); examples from the held-out pool: {[e['id'] for e in examples]}", flush=True)
     header = ("| variant | n | node F1 | edge F1 | t-F1 | v-F1 | node F1 single/chain/dag | edge F1 chain/dag | "
               "median s | p90 s | tok/s | valid | retried | minutes |\n|" + " --- |" * 14)
     rows = []

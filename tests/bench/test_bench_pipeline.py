@@ -221,3 +221,18 @@ def test_controlllm_sample_spreads_over_levels():
     few = cl.sample(records, 10)
     assert len(few) == 10 and {r["level"] for r in few} == {"easy", "medium", "hard"}
     assert len({r["type"] for r in few}) >= 6 and cl.sample(records, 10) == few
+
+
+@needs_data
+def test_plan_schema_types_references_and_keeps_every_parameter():
+    import re as regex
+
+    from agent.catalogue import typed_ref_pattern
+
+    registry = controlllm_registry(CONTROLLLM / "tools.json")
+    pattern = typed_ref_pattern(Kind.LAYOUT, registry)
+    assert all(regex.match(pattern, v) for v in ("${det.object}", "${det}", "${layout-2}", "${sel.result}"))
+    assert not any(regex.match(pattern, v) for v in ("${det.output}", "${image-1}", "layout-1"))
+    steps = plan_schema(registry)["properties"]["steps"]["items"]["anyOf"]
+    webpage = next(s for s in steps if s["properties"]["tool"]["const"] == "video_to_webpage")["properties"]["args"]
+    assert set(webpage["properties"]) == set(webpage["required"]) == {"video", "title", "tags", "description"}
