@@ -22,7 +22,7 @@ from tools.artifacts import ArtifactHandle, Kind, Session
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
-from tools.llm.common import lineage_prompt, video_frame
+from tools.llm.common import video_frame
 
 MAX_SIDE = 2048
 
@@ -30,7 +30,7 @@ MAX_SIDE = 2048
 def _lineage(handle: ArtifactHandle, given: str | None, what: str) -> str:
     if given:
         return given
-    found = lineage_prompt(handle)
+    found = handle.recorded_prompt()
     if not found:
         raise ToolFailure(f"{handle.id} has no prompt in its lineage; give `{what}`")
     return found[0]
@@ -244,7 +244,7 @@ class Caption(Tool):
         if handle is None or (image and video):
             raise ToolFailure("caption takes exactly one of image or video")
         vision = backends.vision_backend(ctx.models)
-        found = lineage_prompt(handle)
+        found = handle.recorded_prompt()
         frame = None
         if vision is not None:
             frame = image.image() if image else video_frame(handle)
