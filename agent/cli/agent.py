@@ -15,13 +15,17 @@ from tools.artifacts import Kind
 from tools.errors import LlmgaError, UserError
 
 
-def _context(rt: Runtime, planner: str | None, profile: str | None, approve: bool, display: Display, seed: int | None) -> AgentContext:
+def _context(
+    rt: Runtime, planner: str | None, profile: str | None, approve: bool, display: Display, seed: int | None, check: bool = False
+) -> AgentContext:
     from agent.llm import get_backend
+    from agent.roles.verify import ImageCheck
 
     if profile:
         rt = Runtime(rt.settings.model_copy(update={"profile": profile}))
     backend = get_backend(planner)
     return AgentContext(
+        checker=ImageCheck(rt) if check else None,
         runtime=rt,
         backend=backend,
         approve=approve,
@@ -54,11 +58,12 @@ def _attach(chat: Conversation, images: tuple[Path, ...], masks: tuple[Path, ...
 @click.option("--profile", help="Model profile: tiny (default), sd15, sdxl, llmga-sd15.")
 @click.option("--session", "session_id", help="Continue this session (default: a new one).")
 @click.option("--seed", type=int, help="Seed for the planner's sampling.")
+@click.option("--check", is_flag=True, help="Check each image against the request (needs an image-reading model, LLMGA_VISION).")
 @click.pass_obj
-def run(rt: Runtime, request: str, images, masks, approve: bool, planner, profile, session_id, seed) -> None:
+def run(rt: Runtime, request: str, images, masks, approve: bool, planner, profile, session_id, seed, check: bool) -> None:
     """One request: print the plan, progress per step, and the artifacts made."""
     display = Display()
-    ctx = _context(rt, planner, profile, approve, display, seed)
+    ctx = _context(rt, planner, profile, approve, display, seed, check)
     display.banner(ctx.llmga)
     chat = Conversation.open(ctx, session_id)
     attachments = _attach(chat, images, masks)
@@ -73,12 +78,13 @@ def run(rt: Runtime, request: str, images, masks, approve: bool, planner, profil
 @click.option("--approve", is_flag=True, help="Ask before running each plan.")
 @click.option("--planner", help="Planner backend: embedded (default), openai, ollama, llmga, fake.")
 @click.option("--profile", help="Model profile: tiny (default), sd15, sdxl, llmga-sd15.")
+@click.option("--check", is_flag=True, help="Check each image against the request (needs an image-reading model, LLMGA_VISION).")
 @click.pass_obj
-def chat(rt: Runtime, session_id, approve: bool, planner, profile) -> None:
+def chat(rt: Runtime, session_id, approve: bool, planner, profile, check: bool) -> None:
     """Talk to the agent turn by turn. /image PATH and /mask PATH attach files, /undo takes the
     last turn back, /export FILE writes the session as a workflow, /quit leaves."""
     display = Display()
-    ctx = _context(rt, planner, profile, approve, display, None)
+    ctx = _context(rt, planner, profile, approve, display, None, check)
     display.banner(ctx.llmga)
     conversation = Conversation.open(ctx, session_id)
     click.echo(f"session {conversation.session.id} (resume later with --session {conversation.session.id})")

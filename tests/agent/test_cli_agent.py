@@ -75,3 +75,11 @@ def test_chat_turns_undo_and_resume_later(tmp_path, monkeypatch):
     show = CliRunner().invoke(main, ["sessions", "show", "talk", "--json"])
     turns = json.loads(show.output)
     assert [t["request"] for t in turns] == ["edges and wider"]
+
+
+def test_check_flag_says_when_no_image_reading_model_is_configured(tmp_path, monkeypatch):
+    script(tmp_path, monkeypatch, EDGES)
+    monkeypatch.delenv("LLMGA_VISION", raising=False)
+    result = CliRunner().invoke(main, ["run", "edges", "--image", str(ASSETS / "car_on_road.png"), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "not checked: no image-reading (VQA) model is configured" in result.output, result.output
