@@ -171,6 +171,9 @@ def bind(plan: Plan, registry: Registry, session: Session) -> BoundPlan:
         except ValueError as exc:
             problems.add(step_id, str(exc))
             return None
+        if ref is None:
+            problems.add(step_id, f"malformed reference {value!r}: a reference is the whole value, like ${{step.output}} or ${{image-3}}")
+            return None
         if isinstance(ref, ArtifactRef):
             if not session.exists(ref.id):
                 problems.add(step_id, f"unknown artifact {ref} (session has: {', '.join(a.id for a in session.artifacts()) or 'none'})")
@@ -190,8 +193,6 @@ def bind(plan: Plan, registry: Registry, session: Session) -> BoundPlan:
                 problems.add(step_id, error)
                 return None
             ref = StepRef(ref.step, name)
-        else:
-            return None
         if want is not None and kind != want:
             problems.add(step_id, f"{value} is {_a(kind)}, but {_a(want)} is needed")
             return None

@@ -184,6 +184,7 @@ def test_light_tools_in_the_example_workflow(tmp_path):
         ([{"id": "a", "tool": "note", "args": {"sleep": "long"}}], "argument 'sleep'"),
         ([{"id": "a", "tool": "resize", "args": {"image": "photo.png", "width": 8}}], "needs a reference to an image"),
         ([{"id": "a", "tool": "pad_canvas", "args": {"image": "${x.y.z}"}}], "malformed reference"),
+        ([{"id": "a", "tool": "note"}, {"id": "b", "tool": "shout", "args": {"text": "${a}x"}}], "step 'b': malformed reference '${a}x'"),
     ],
 )
 def test_invalid_plans_name_the_step_and_problem(tmp_path, steps, message):
