@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.catalogue import MAX_STEPS, artifact_catalogue, examples, plan_schema, tool_catalogue
 from agent.llm.base import Generation, LLMBackend
+from agent.llm.tags import extract_gen_image_prompts, strip_gen_image
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, format_validation_error, parse_ref
 from graphs.tool_graph import build_tool_graph, search
 from prompts import render
@@ -63,13 +64,26 @@ def leaf_outputs(plan: Plan, bound: BoundPlan) -> dict[str, str]:
 
 
 def parse_plan(text: str) -> PlanReply:
-    """Model text -> PlanReply; any problem becomes a PlanError worded for the model."""
+    """Model text -> PlanReply; any problem becomes a PlanError worded for the model.
+
+    LLMGA writes its detailed generation prompts between ``<gen_image>`` tags. Inside a JSON plan
+    the tagged text becomes the prompt argument; an answer that is not JSON but carries tags is
+    LLMGA's native answer, "generate this", and becomes one ``text_to_image`` step per tag.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlanError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        prompts = extract_gen_image_prompts(text)
+        if not prompts:
+            raise PlanError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        steps = [{"id": f"gen_{n}", "tool": "text_to_image", "args": {"prompt": p}} for n, p in enumerate(prompts, 1)]
+        data = {"reply": strip_gen_image(text).strip(), "steps": steps}
     if not isinstance(data, dict):
         raise PlanError("the answer must be a JSON object with 'reply' and 'steps'")
+    for step in data.get("steps") or []:
+        args = step.get("args") if isinstance(step, dict) else None
+        if isinstance(args, dict) and isinstance(args.get("prompt"), str) and (tagged := extract_gen_image_prompts(args["prompt"])):
+            args["prompt"] = " ".join(tagged)
     try:
         return PlanReply.model_validate(data)
     except ValidationError as exc:

@@ -191,3 +191,13 @@ def test_attaching_something_that_is_not_an_image_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="notes.txt is not a readable image"):
         chat.attach(notes, Kind.IMAGE)
     assert chat.session.artifacts() == []
+
+
+def test_llmga_gen_image_prompts_feed_generation_steps():
+    from agent.planner import parse_plan
+
+    native = parse_plan("Sure! <gen_image>a red vintage car on a coastal road at golden hour, film photo</gen_image>")
+    assert [(s.tool, s.args["prompt"]) for s in native.steps] == [("text_to_image", "a red vintage car on a coastal road at golden hour, film photo")]
+    assert native.reply == "Sure!"
+    tagged = parse_plan(json.dumps({"reply": "ok", "steps": [{"id": "g", "tool": "text_to_image", "args": {"prompt": "<gen_image> a blue truck </gen_image>"}}]}))
+    assert tagged.steps[0].args["prompt"] == "a blue truck"
