@@ -59,9 +59,25 @@ def tool_args_schema(tool: type[Tool], registry: Registry | None = None) -> dict
         name: {"type": "string", "pattern": typed_ref_pattern(spec.kind, registry) if registry is not None else REF_PATTERN}
         for name, spec in tool.inputs.items()
     }
-    properties.update(params.get("properties", {}))
+    properties.update({name: _bounded(prop) for name, prop in params.get("properties", {}).items()})
     required = [n for n, spec in tool.inputs.items() if not spec.optional] + params.get("required", [])
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+MAX_STRING = 400
+"""Longest free-text value the grammar allows: a small model that starts repeating itself inside
+a string would otherwise run to the token limit and leave unparseable JSON."""
+
+
+def _bounded(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {k: _bounded(v) for k, v in node.items()}
+        if node.get("type") == "string" and not ({"pattern", "enum", "const", "maxLength"} & set(node)):
+            node["maxLength"] = MAX_STRING
+        return node
+    if isinstance(node, list):
+        return [_bounded(v) for v in node]
+    return node
 
 
 def plan_schema(registry: Registry) -> dict[str, Any]:
@@ -85,7 +101,7 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
         "title": "Plan",
         "type": "object",
         "properties": {
-            "reply": {"type": "string"},
+            "reply": {"type": "string", "maxLength": MAX_STRING},
             "steps": {"type": "array", "items": {"anyOf": steps}, "maxItems": MAX_STEPS},
         },
         "required": ["reply", "steps"],

@@ -27,6 +27,9 @@ from tools.errors import LlmgaError, PlanError
 from tools.registry import Registry
 
 
+RETRY_TEMPERATURE = 0.7
+
+
 class PlanReply(BaseModel):
     """What the model writes: a reply to the user and the steps."""
 
@@ -183,7 +186,14 @@ class Planner:
         for attempt in range(1, self.max_attempts + 1):
             outcome.attempts = attempt
             try:
-                generation = self.backend.generate(messages, json_schema=self.schema, max_tokens=self.max_tokens, seed=seed)
+                # A greedy retry repeats the same mistake; later attempts sample, each with its own seed.
+                generation = self.backend.generate(
+                    messages,
+                    json_schema=self.schema,
+                    max_tokens=self.max_tokens,
+                    temperature=0.0 if attempt == 1 else RETRY_TEMPERATURE,
+                    seed=(seed or 0) + attempt - 1,
+                )
             except LlmgaError as exc:  # the model is unreachable or broken: retrying the same call will not help
                 outcome.errors.append(str(exc))
                 outcome.reply = f"The planner model failed: {exc}"
