@@ -13,13 +13,11 @@ two families can change independently; both use the same build-then-rename schem
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from tools.errors import ConfigError
+from tools.models.tiny import build_once
 
 TINY_MEDIA_VERSION = 2
 """Bump when a builder changes, so stale cached builds are not reused."""
@@ -230,22 +228,4 @@ def tiny_media_dir(name: str, cache_dir: Path) -> Path:
     """The folder of tiny build ``name``, built first when missing (temp folder + rename: never half-built)."""
     if name not in BUILDERS:
         raise ConfigError(f"unknown tiny media model 'tiny:{name}'; known: {', '.join(f'tiny:{n}' for n in BUILDERS)}")
-    dest = Path(cache_dir) / "tiny-media" / f"{name}-v{TINY_MEDIA_VERSION}"
-    if dest.is_dir():
-        return dest
-    import torch
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            BUILDERS[name](tmp)
-        try:
-            os.rename(tmp, dest)
-        except OSError:  # another process finished first; theirs is as good as ours
-            if not dest.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    return build_once(Path(cache_dir) / "tiny-media" / f"{name}-v{TINY_MEDIA_VERSION}", BUILDERS[name])

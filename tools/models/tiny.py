@@ -129,9 +129,8 @@ def _build_gligen_unet(dest: Path) -> None:
 
 
 def _build_controlnet(dest: Path) -> None:
-    from diffusers import ControlNetModel
-
     import torch
+    from diffusers import ControlNetModel
 
     controlnet = ControlNetModel(
         block_out_channels=BLOCKS,
@@ -197,14 +196,18 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
 
 
 def tiny_dir(name: str, cache_dir: Path) -> Path:
-    """The folder of tiny build ``name``, building it first if it is not there yet.
+    """The folder of tiny build ``name``, building it first if it is not there yet."""
+    if name not in BUILDERS:
+        raise ConfigError(f"unknown tiny model 'tiny:{name}'; known: {', '.join(f'tiny:{n}' for n in BUILDERS)}")
+    return build_once(Path(cache_dir) / "tiny" / f"{name}-v{TINY_VERSION}", BUILDERS[name])
+
+
+def build_once(dest: Path, builder: Callable[[Path], None]) -> Path:
+    """``dest``, built by ``builder`` (seeded, without touching global RNG state) if it is missing.
 
     The build goes to a temporary folder beside the target and is renamed into place, so two
     processes building at once both end with one complete folder, never a half-written one.
     """
-    if name not in BUILDERS:
-        raise ConfigError(f"unknown tiny model 'tiny:{name}'; known: {', '.join(f'tiny:{n}' for n in BUILDERS)}")
-    dest = Path(cache_dir) / "tiny" / f"{name}-v{TINY_VERSION}"
     if dest.is_dir():
         return dest
     import torch
@@ -214,7 +217,7 @@ def tiny_dir(name: str, cache_dir: Path) -> Path:
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            BUILDERS[name](tmp)
+            builder(tmp)
         try:
             os.rename(tmp, dest)
         except OSError:  # another process finished first; theirs is as good as ours
