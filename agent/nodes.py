@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -63,13 +63,10 @@ def context(runtime: GraphRuntime[AgentContext] | None) -> AgentContext:
     return ctx if isinstance(ctx, AgentContext) else _default_context()
 
 
-_DEFAULT: list[AgentContext] = []
-
-
+@cache
 def _default_context() -> AgentContext:
-    if not _DEFAULT:
-        _DEFAULT.append(AgentContext())
-    return _DEFAULT[0]
+    """One default context per process (LangGraph's server runs the graph without one)."""
+    return AgentContext()
 
 
 def _session(ctx: AgentContext, state: AgentState) -> Session:
@@ -232,7 +229,7 @@ def respond(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str,
     if state.get("plan") and status in ("done", "failed"):
         session = _session(ctx, state)
         bound_outputs = state["plan"].get("outputs", {})
-        for name, ref in bound_outputs.items():
+        for name in bound_outputs:
             step_id, output = name.split(".", 1)
             artifact_id = results.get(step_id, {}).get("outputs", {}).get(output)
             if artifact_id:
