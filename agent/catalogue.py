@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from graphs.plan import STEP_ID
 from tools.artifacts import Artifact, Kind
 from tools.base import Tool
 from tools.registry import Registry
@@ -89,7 +90,7 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
             # (written id-first, the id is free text that can name a tool that does not exist).
             "properties": {
                 "tool": {"const": tool.name},
-                "id": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,23}$"},
+                "id": {"type": "string", "pattern": f"^{STEP_ID}$"},
                 "args": tool_args_schema(tool, registry),
             },
             "required": ["tool", "id", "args"],

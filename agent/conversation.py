@@ -18,9 +18,9 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
+from agent.graph import compile_graph
 from agent.nodes import AgentContext
 from agent.runtime import Runtime
-from graphs.agent import compile_graph
 from graphs.plan import ArtifactRef, parse_ref
 from tools.artifacts import ARTIFACT_ID, Kind, Session
 from tools.errors import InputError, UserError

@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from agent.executor import Event, RunResult
+from graphs.executor import Event, RunResult
 from graphs.plan import BoundPlan
 from tools.artifacts import Artifact, Session
 

@@ -1,6 +1,6 @@
 """The agent's nodes and routers: small functions from state to a partial update.
 
-The wiring lives in ``graphs/agent.py``. What the nodes need but must not checkpoint (the
+The wiring lives in ``agent/graph.py``. What the nodes need but must not checkpoint (the
 llmga runtime with its model pool, the planner backend, display callbacks) comes in the run's
 ``AgentContext``; a missing context (LangGraph's own server) falls back to the defaults.
 """
@@ -17,15 +17,15 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime as GraphRuntime
 from langgraph.types import Send, interrupt
 
-from agent.executor import Event, StepResult
-from agent.llm.base import LLMBackend
 from agent.llm.chat import message_text
 from agent.planner import Planner
 from agent.references import mention_note, resolve_mentions
 from agent.runtime import Runtime
 from agent.state import AgentState, StepTask
-from graphs.plan import BoundPlan, Plan, StepRef, bind, parse_ref
+from graphs.executor import Event, StepResult, schedule, skipped_result
+from graphs.plan import BoundPlan, Plan, bind
 from tools.artifacts import Artifact, Session
+from tools.llm.protocol import LLMBackend
 
 HISTORY_MESSAGES = 6
 
@@ -41,7 +41,7 @@ class AgentContext:
     on_plan: Callable[[BoundPlan, str], None] | None = None
     seed: int | None = None
     checker: Callable[[Session, str, list[str]], Any] | None = None
-    """Optional result check after a successful run (e.g. ``agent.roles.verify.ImageCheck``):
+    """Optional result check after a successful run (e.g. ``agent.checks.ImageCheck``):
     returns ``.notes`` to tell the user and ``.retry`` to ask for a bounded replan."""
 
     @cached_property
@@ -75,22 +75,6 @@ def _session(ctx: AgentContext, state: AgentState) -> Session:
 
 def _visible(session: Session, ids: list[str]) -> list[Artifact]:
     return [session.get(i) for i in ids if session.exists(i)]
-
-
-def step_deps(plan: dict[str, Any]) -> dict[str, set[str]]:
-    """Dependencies from the plan's JSON alone (references and ``after``): no registry needed."""
-    deps: dict[str, set[str]] = {}
-    for step in plan["steps"]:
-        found = set(step.get("after", []))
-        for value in step.get("args", {}).values():
-            try:
-                ref = parse_ref(value)
-            except ValueError:
-                continue
-            if isinstance(ref, StepRef):
-                found.add(ref.step)
-        deps[step["id"]] = found
-    return deps
 
 
 # -- nodes ------------------------------------------------------------------------------------
@@ -151,6 +135,7 @@ def plan(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, An
         ctx.on_plan(outcome.bound, outcome.reply)
     return {
         "plan": outcome.plan.model_dump() if outcome.plan else None,
+        "deps": {s.id: sorted(s.deps) for s in outcome.bound.steps.values()} if outcome.bound else {},
         "reply": outcome.reply,
         "planning": planning,
         "results": None,
@@ -165,23 +150,19 @@ def approve(state: AgentState) -> dict[str, Any]:
     return {"status": "approved" if approved else "declined"}
 
 
+def _deps(state: AgentState) -> dict[str, set[str]]:
+    return {sid: set(needs) for sid, needs in state.get("deps", {}).items()}
+
+
+def _statuses(state: AgentState) -> dict[str, Any]:
+    return {sid: r["status"] for sid, r in state.get("results", {}).items()}
+
+
 def dispatch(state: AgentState) -> dict[str, Any]:
     """Mark the steps that can no longer run because something they need failed."""
-    results = state.get("results", {})
-    skipped: dict[str, dict[str, Any]] = {}
-    deps = step_deps(state["plan"])
-    changed = True
-    while changed:
-        changed = False
-        for step in state["plan"]["steps"]:
-            sid = step["id"]
-            if sid in results or sid in skipped:
-                continue
-            blocker = next((d for d in deps[sid] if {**results, **skipped}.get(d, {}).get("status") in ("failed", "skipped")), None)
-            if blocker:
-                skipped[sid] = asdict(StepResult(sid, step["tool"], "skipped", error=f"needs '{blocker}', which did not finish"))
-                changed = True
-    return {"results": skipped} if skipped else {}
+    _, skipped = schedule(_deps(state), _statuses(state))
+    tools = {step["id"]: step["tool"] for step in state["plan"]["steps"]}
+    return {"results": {sid: asdict(skipped_result(sid, tools[sid], blocker)) for sid, blocker in skipped.items()}} if skipped else {}
 
 
 def run_step(task: StepTask, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
@@ -275,13 +256,11 @@ def after_approve(state: AgentState) -> Literal["dispatch", "respond"]:
 def next_steps(state: AgentState) -> list[Send] | Literal["verify"]:
     """Fan out every step whose dependencies are done; when none is left, verify."""
     results = state.get("results", {})
-    deps = step_deps(state["plan"])
-    ready = [
-        Send("run_step", StepTask(session_id=state["session_id"], plan=state["plan"], step=sid, done={d: results[d] for d in deps[sid]}))
-        for sid in deps
-        if sid not in results and all(results.get(d, {}).get("status") in ("ran", "cached") for d in deps[sid])
-    ]
-    return ready or "verify"
+    deps = _deps(state)
+    ready, _ = schedule(deps, _statuses(state))
+    sends = [Send("run_step", StepTask(session_id=state["session_id"], plan=state["plan"], step=sid, done={d: results[d] for d in deps[sid]}))
+             for sid in ready]
+    return sends or "verify"
 
 
 def after_verify(state: AgentState) -> Literal["plan", "respond"]:

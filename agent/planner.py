@@ -13,21 +13,19 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.catalogue import MAX_STEPS, artifact_catalogue, examples, plan_schema, tool_catalogue
-from agent.llm.base import Generation, LLMBackend
-from agent.llm.tags import extract_gen_image_prompts, strip_gen_image
-from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, format_validation_error, parse_ref
+from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, parse_ref
 from graphs.tool_graph import build_tool_graph, search
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
-from tools.errors import LlmgaError, PlanError
+from tools.errors import LlmgaError, PlanError, format_validation_error
+from tools.llm.protocol import Generation, LLMBackend
+from tools.llm.structured import RoleError, Trace, ask
+from tools.llm.tags import extract_gen_image_prompts, strip_gen_image
 from tools.registry import Registry
-
-
-RETRY_TEMPERATURE = 0.7
 
 
 class PlanReply(BaseModel):
@@ -181,45 +179,42 @@ class Planner:
         seed: int | None = None,
     ) -> PlanOutcome:
         visible = artifacts if artifacts is not None else session.artifacts()
-        messages = self.messages(history, request, visible, notes)
         outcome = PlanOutcome(reply="")
-        for attempt in range(1, self.max_attempts + 1):
-            outcome.attempts = attempt
-            try:
-                # A greedy retry repeats the same mistake; later attempts sample, each with its own seed.
-                generation = self.backend.generate(
-                    messages,
-                    json_schema=self.schema,
-                    max_tokens=self.max_tokens,
-                    temperature=0.0 if attempt == 1 else RETRY_TEMPERATURE,
-                    seed=(seed or 0) + attempt - 1,
-                )
-            except LlmgaError as exc:  # the model is unreachable or broken: retrying the same call will not help
-                outcome.errors.append(str(exc))
-                outcome.reply = f"The planner model failed: {exc}"
-                return outcome
-            outcome.generations.append(generation)
+
+        def read(text: str) -> tuple[PlanReply, Plan, BoundPlan | None]:
             reply: PlanReply | None = None
             try:
-                reply = parse_plan(generation.text)
+                reply = parse_plan(text)
                 plan = Plan(steps=reply.steps)
-                if reply.steps:
-                    bound = bind(plan, self.registry, session)
-                    plan = Plan(steps=reply.steps, outputs=leaf_outputs(plan, bound))
-                    bound = bind(plan, self.registry, session)
-                else:
-                    bound = None
+                if not reply.steps:
+                    return reply, plan, None
+                bound = bind(plan, self.registry, session)
+                plan = Plan(steps=reply.steps, outputs=leaf_outputs(plan, bound))
+                return reply, plan, bind(plan, self.registry, session)
             except PlanError as exc:
-                outcome.errors.append(str(exc))
                 hints = type_hints(reply.steps, self.registry, session, self.graph) if reply is not None else []
-                problems = str(exc) + "".join(f"\nHint: {h}" for h in hints)
-                messages = [*messages, AIMessage(generation.text), HumanMessage(render("planner_retry", errors=problems))]
-                continue
-            outcome.reply = reply.reply.strip()
-            if bound is None:
-                outcome.reply = outcome.reply or "I cannot do that with the tools I have."
-                return outcome
-            outcome.plan, outcome.bound = plan, bound
+                raise ValueError(str(exc) + "".join(f"\nHint: {h}" for h in hints)) from None
+
+        try:
+            answer = ask(self.backend, self.messages(history, request, visible, notes), PlanReply, role="planner", parse=read,
+                         schema=self.schema, retry_prompt="planner_retry", attempts=self.max_attempts, max_tokens=self.max_tokens,
+                         seed=seed or 0)
+        except RoleError as exc:
+            trace = exc.trace or Trace()
+            outcome.attempts, outcome.generations = trace.attempts, trace.generations
+            outcome.errors = [p.split("\nHint: ")[0] for p in exc.problems]
+            outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1]}"
             return outcome
-        outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1]}"
+        except LlmgaError as exc:  # the model is unreachable or broken: retrying the same call will not help
+            outcome.errors.append(str(exc))
+            outcome.reply = f"The planner model failed: {exc}"
+            return outcome
+        reply, plan, bound = answer.value
+        outcome.attempts, outcome.generations = answer.trace.attempts, answer.trace.generations
+        outcome.errors = [p.split("\nHint: ")[0] for p in answer.trace.problems]
+        outcome.reply = reply.reply.strip()
+        if bound is None:
+            outcome.reply = outcome.reply or "I cannot do that with the tools I have."
+            return outcome
+        outcome.plan, outcome.bound = plan, bound
         return outcome

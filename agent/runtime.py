@@ -14,13 +14,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agent.cache import StepCache
 from agent.config import Settings
-from agent.executor import Event, Executor, RunResult
+from graphs.cache import StepCache
+from graphs.executor import Event, Executor, RunResult
 from graphs.plan import BoundPlan, Plan, bind
 from graphs.workflow import Workflow, compile_workflow, load_workflow
 from tools.artifacts import Session, Workspace
 from tools.errors import InputError, LlmgaError
+from tools.llm.access import LLMAccess
 from tools.models import ModelPool
 from tools.registry import Registry, load_registry
 
@@ -33,9 +34,11 @@ class WorkflowRun:
 
 
 class Runtime:
-    def __init__(self, settings: Settings | None = None, registry: Registry | None = None):
+    def __init__(self, settings: Settings | None = None, registry: Registry | None = None, llm: LLMAccess | None = None):
+        """``llm`` replaces the configured LLMs the LLM tools use (a program's or a test's own)."""
         self.settings = settings or Settings()
         self._registry = registry
+        self._llm = llm
 
     @cached_property
     def registry(self) -> Registry:
@@ -55,6 +58,15 @@ class Runtime:
             cache_dir=self.workspace.root / "models",
             max_generate_pixels=self.settings.max_generate_pixels,
         )
+
+    @cached_property
+    def llm(self) -> LLMAccess:
+        """The LLMs the LLM tools use, built on first use from the planner's configuration."""
+        if self._llm is not None:
+            return self._llm
+        from agent.llm import configured_vision, get_backend
+
+        return LLMAccess(get_backend, configured_vision)
 
     def session(self, session_id: str | None, *, create: bool = False, prefix: str = "s") -> Session:
         if session_id is None:
@@ -86,7 +98,8 @@ class Runtime:
 
     def executor(self, session: Session, *, use_cache: bool = True, on_event: Callable[[Event], None] | None = None) -> Executor:
         cache = StepCache(self.workspace) if use_cache else None
-        return Executor(session, cache, models=self.models, max_workers=self.settings.max_workers, **({"on_event": on_event} if on_event else {}))
+        return Executor(session, cache, models=self.models, max_workers=self.settings.max_workers, registry=self.registry, llm=self.llm,
+                        **({"on_event": on_event} if on_event else {}))
 
     def run_plan(self, plan: Plan, session: Session, **executor_args: Any) -> tuple[BoundPlan, RunResult]:
         bound = bind(plan, self.registry, session)

@@ -30,6 +30,7 @@ class AgentState(InputState, total=False):
     request: str
     notes: list[str]
     plan: dict[str, Any] | None
+    deps: dict[str, list[str]]
     reply: str
     planning: dict[str, Any]
     feedback: list[str]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.cache import StepCache  # noqa: E402
-from agent.executor import Executor  # noqa: E402
+from graphs.cache import StepCache  # noqa: E402
+from graphs.executor import Executor  # noqa: E402
 from graphs.plan import Plan, Step, bind  # noqa: E402
 from tools.artifacts import Kind, Workspace  # noqa: E402
 from tools.base import Tool, ToolContext, ToolParams  # noqa: E402
@@ -96,8 +96,8 @@ def unet_step_seconds(repeats: int = 10) -> float:
 def tiny_text_to_image_step_seconds(root: Path, repeats: int = 5) -> float:
     """Wall time of one whole text_to_image step on the tiny profile (2 denoising steps, 64 px),
     through the executor, models already loaded: the smallest real generation step a plan has."""
-    from agent.runtime import Runtime
     from agent.config import Settings
+    from agent.runtime import Runtime
 
     runtime = Runtime(Settings(workspace=root))
     session = runtime.workspace.session("tiny", create=True)

@@ -31,8 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.llm import get_backend  # noqa: E402
-from agent.roles.common import RoleError  # noqa: E402
-from agent.roles.layout import (  # noqa: E402
+from tools.llm.layout import (  # noqa: E402
     GRID,
     LayoutExample,
     LayoutPlan,
@@ -42,6 +41,7 @@ from agent.roles.layout import (  # noqa: E402
     plan_layout,
     relation_holds,
 )
+from tools.llm.structured import RoleError  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "layout"
 RELATIONS = {"left": "left of", "right": "right of", "top": "above", "bottom": "below", "next to": "next to"}

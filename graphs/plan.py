@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.artifacts import ARTIFACT_ID, Kind, Session
 from tools.base import Tool
-from tools.errors import PlanError
+from tools.errors import PlanError, format_validation_error
 from tools.registry import Registry
 
 STEP_ID = r"[a-z_][a-z0-9_]{0,47}"
@@ -122,19 +122,6 @@ class _Problems:
         if self.items:
             lines = [f"step '{s}': {m}" if s else m for s, m in self.items]
             raise PlanError(f"{len(lines)} problems in the plan:\n  " + "\n  ".join(lines))
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unexpected argument '{where}'")
-        elif err["type"] == "missing":
-            parts.append(f"missing argument '{where}'")
-        else:
-            parts.append(f"argument '{where}': {err['msg']}")
-    return "; ".join(parts)
 
 
 def output_kind(tool: type[Tool], ref: StepRef) -> tuple[str | None, Kind | None, str | None]:

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from graphs.plan import STEP_ID, Plan, Step, format_validation_error
+from graphs.plan import STEP_ID, Plan, Step
 from tools.artifacts import ARTIFACT_ID, Kind, Session
-from tools.errors import InputError, PlanError
+from tools.errors import InputError, PlanError, format_validation_error
 
 InputType = Literal["image", "mask", "layout", "video", "audio", "text", "string", "integer", "number", "boolean"]
 SCALARS: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}

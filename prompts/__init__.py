@@ -13,7 +13,9 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-from tools.errors import ConfigError
+
+class PromptError(LookupError):
+    """A template is missing or its caller passes the wrong variables: a developer mistake."""
 
 
 @cache
@@ -21,7 +23,7 @@ def load(name: str) -> Template:
     try:
         text = files(__name__).joinpath(f"{name}.txt").read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"no prompt template '{name}' in the prompts package") from None
+        raise PromptError(f"no prompt template '{name}' in the prompts package") from None
     return Template(text)
 
 
@@ -30,7 +32,7 @@ def render(name: str, **values: object) -> str:
     wanted = {m.group("named") or m.group("braced") for m in template.pattern.finditer(template.template)} - {None}
     missing, extra = wanted - set(values), set(values) - wanted
     if missing or extra:
-        raise ConfigError(f"prompt '{name}': missing {sorted(missing)}, unused {sorted(extra)}")
+        raise PromptError(f"prompt '{name}': missing {sorted(missing)}, unused {sorted(extra)}")
     return template.substitute({k: str(v) for k, v in values.items()})
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from tests.support import make_registry
 
-from agent.executor import Executor
+from graphs.executor import Executor
 from graphs.plan import Plan, Step, bind
+from tests.support import make_registry
 from tools.artifacts import Workspace
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.support import write_workflow
 
 from agent.cli import main
+from tests.support import write_workflow
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "outpaint_prep.yaml"

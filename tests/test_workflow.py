@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.support import Calls, make_runtime, write_workflow
 
 from graphs.workflow import load_workflow, read_batch
+from tests.support import Calls, make_runtime, write_workflow
 from tools.artifacts import png_recipe
 from tools.errors import InputError, PlanError
 

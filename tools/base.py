@@ -50,9 +50,24 @@ class Produced:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SubRun:
+    """What a sub-plan made: each step's outputs, and the plan's named outputs."""
+
+    steps: dict[str, dict[str, ArtifactHandle]]
+    outputs: dict[str, ArtifactHandle]
+
+
+PlanRunner = Callable[[dict[str, Any]], SubRun]
+"""Runs a sub-plan (the plan's JSON: ``{"steps": [...], "outputs": {...}}``) in the caller's session,
+with its cache and progress events; a failed step raises ``ToolFailure``. The executor injects it,
+so a composite tool never imports the executor."""
+
+
 @dataclass
 class ToolContext:
-    """What the executor lends a running tool: seed, scratch space, progress and warnings."""
+    """What the executor lends a running tool: seed, scratch space, progress, warnings, the LLMs
+    and the sub-plan runner it may use, and the job's cancel flag (checked between model steps)."""
 
     step_id: str
     seed: int | None
@@ -61,6 +76,9 @@ class ToolContext:
     report: Callable[[str, float, str], None] = lambda step, fraction, note: None
     warnings: list[str] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    llm: Any = None
+    """``tools.llm.access.LLMAccess`` when the runner configured LLMs (``ctx.llm.text()``)."""
+    run_plan: PlanRunner | None = None
 
     _scratch: Path | None = None
 

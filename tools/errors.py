@@ -9,6 +9,8 @@ the step so the rest of the run and every finished artifact survive.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class LlmgaError(Exception):
     """Base for errors whose message is written for the person at the keyboard."""
@@ -42,3 +44,17 @@ class ToolDefinitionError(LlmgaError):
 
 class ToolFailure(LlmgaError):
     """A tool could not produce its result; recorded on the step, never a crash."""
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per pydantic problem, worded for a person or a model rather than a developer."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unexpected argument '{where}'")
+        elif err["type"] == "missing":
+            parts.append(f"missing argument '{where}'")
+        else:
+            parts.append(f"argument '{where}': {err['msg']}")
+    return "; ".join(parts)

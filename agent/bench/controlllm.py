@@ -26,13 +26,21 @@ from typing import Any
 
 import networkx as nx
 
-from agent.bench.common import AttachedSession, Timing, mentioned_files, predicted_steps, run_planner, summarise_latency, timing_dict
+from agent.bench.common import (
+    AttachedSession,
+    Timing,
+    mentioned_files,
+    predicted_steps,
+    run_planner,
+    summarise_latency,
+    timing_dict,
+)
 from agent.bench.metrics import Counts, set_counts
 from agent.bench.tools import controlllm_registry, kind_of
-from agent.llm.base import LLMBackend
 from agent.planner import Planner
 from graphs.plan import ArtifactRef, StepRef, parse_ref
 from tools.errors import ConfigError
+from tools.llm.protocol import LLMBackend
 from tools.registry import Registry
 
 LEVELS = ("easy", "medium", "hard")

@@ -16,16 +16,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.bench.common import AttachedSession, Timing, mentioned_files, plan_nodes, predicted_steps, run_planner, summarise_latency, timing_dict
-from agent.bench.metrics import METRICS, Counts, RequestScore, arguments_of, micro, normalise_gold, node_ref, score_request, task_graph
+from agent.bench.common import (
+    AttachedSession,
+    Timing,
+    mentioned_files,
+    plan_nodes,
+    predicted_steps,
+    run_planner,
+    summarise_latency,
+    timing_dict,
+)
+from agent.bench.metrics import (
+    METRICS,
+    Counts,
+    RequestScore,
+    arguments_of,
+    micro,
+    node_ref,
+    normalise_gold,
+    score_request,
+    task_graph,
+)
 from agent.bench.tools import label_of, taskbench_registry
 from agent.catalogue import artifact_line, render_examples
-from agent.llm.base import LLMBackend
-from agent.llm.base import Generation
 from agent.planner import Planner, PlanOutcome, parse_plan
 from graphs.plan import Plan, Step, bind
 from tools.artifacts import Kind
 from tools.errors import ConfigError, PlanError
+from tools.llm.protocol import Generation, LLMBackend
 from tools.registry import Registry
 
 #: Published multimedia-domain node F1 / edge F1 (TaskBench README), for the comparison table.

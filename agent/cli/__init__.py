@@ -51,8 +51,15 @@ def main(ctx: click.Context, workspace: Path | None) -> None:
     ctx.obj = Runtime(settings)
 
 
-from agent.cli import agent, artifacts, models, sessions, tools, workflow  # noqa: E402  (groups are defined after `main`)
-from agent.cli import bench  # noqa: E402
+from agent.cli import (  # noqa: E402  (groups are defined after `main`)
+    agent,
+    artifacts,
+    bench,  # noqa: E402
+    models,
+    sessions,
+    tools,
+    workflow,
+)
 
 main.add_command(tools.tools)
 main.add_command(workflow.workflow)

@@ -18,8 +18,8 @@ from tools.errors import LlmgaError, UserError
 def _context(
     rt: Runtime, planner: str | None, profile: str | None, approve: bool, display: Display, seed: int | None, check: bool = False
 ) -> AgentContext:
+    from agent.checks import ImageCheck
     from agent.llm import get_backend
-    from agent.roles.verify import ImageCheck
 
     if profile:
         rt = Runtime(rt.settings.model_copy(update={"profile": profile}))

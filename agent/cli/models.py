@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from agent.runtime import Runtime
-from tools.models.hub import check_profile, pull_profile
 from tools.errors import ConfigError
+from tools.models.hub import check_profile, pull_profile
 from tools.models.profile import available_profiles, load_profile
 
 

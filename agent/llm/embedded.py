@@ -32,9 +32,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from platformdirs import user_cache_dir
 
-from agent.llm.base import Generation
 from agent.llm.chat import BackendError, schema_name, to_chat_dicts
 from tools.errors import ConfigError
+from tools.llm.protocol import Generation
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import yaml
 from platformdirs import user_config_dir
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from agent.llm.base import LLMBackend
 from tools.errors import ConfigError
+from tools.llm.protocol import LLMBackend
 
 BackendName = Literal["embedded", "openai", "ollama", "llmga", "fake"]
 DEFAULT_BACKEND: BackendName = "embedded"
@@ -150,3 +150,19 @@ def get_backend(name: str | None = None, *, config_path: Path | None = None, **o
 
     assert isinstance(opts, FakeOptions)
     return FakeBackend(opts.responses)
+
+
+VISION_ENV = "LLMGA_VISION"
+
+
+def configured_vision() -> LLMBackend | None:
+    """The backend that reads images for caption/VQA tools, or None: ``LLMGA_VISION`` names one;
+    unset, the planner's backend is used when it is an MLLM (LLMGA checkpoints)."""
+    name = os.environ.get(VISION_ENV, "").strip()
+    if name:
+        backend = get_backend(name)
+        if not getattr(backend, "accepts_images", False):
+            raise ConfigError(f"{VISION_ENV}={name}: that backend cannot read images here; use 'llmga' (an LLMGA checkpoint)")
+        return backend
+    chosen, _ = resolve_options()
+    return get_backend() if chosen == "llmga" else None

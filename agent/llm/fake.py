@@ -11,8 +11,8 @@ from typing import Any, Union
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
-from agent.llm.base import Generation
 from agent.llm.chat import BackendError
+from tools.llm.protocol import Generation
 
 #: A scripted reply: text, a JSON-able dict/list, a pydantic model, an exception to raise, or a
 #: callable ``(messages, json_schema) -> any of those`` for replies that depend on the prompt.

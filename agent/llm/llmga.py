@@ -12,7 +12,7 @@ Layout of a checkpoint folder (as dvlab-research/LLMGA saves it):
 - tokenizer files. The CLIP vision tower is *not* inside: it loads from ``mm_vision_tower``.
 
 The model writes its detailed prompt for the image generator between ``<gen_image>`` tags; read
-them with ``agent.llm.tags.extract_gen_image_prompts(generation.text)``. Images reach the model as
+them with ``tools.llm.tags.extract_gen_image_prompts(generation.text)``. Images reach the model as
 LangChain image content blocks (``{"type": "image", "path": ...}`` or base64 ``data``), spliced
 in as projected CLIP patch features, as LLaVA does. The vision tower loads only when an image
 comes. Decoding cannot be constrained here: a JSON schema is added to the system prompt and the
@@ -35,9 +35,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from agent.llm.base import Generation
 from agent.llm.chat import BackendError, message_role, schema_instruction
 from tools.errors import ConfigError
+from tools.llm.protocol import Generation
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +328,7 @@ class LLMGABackend:
     vision_tower: str | None = None
     conv_template: str = "auto"
     name: str = ""
+    accepts_images: bool = True
 
     def __post_init__(self) -> None:
         self.name = self.name or f"llmga:{Path(self.checkpoint).name}"

@@ -9,9 +9,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from agent.llm.base import Generation
 from agent.llm.chat import BackendError, to_chat_dicts
 from tools.errors import ConfigError
+from tools.llm.protocol import Generation
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from agent.llm.base import Generation
 from agent.llm.chat import BackendError, schema_name, to_chat_dicts
 from tools.errors import ConfigError
+from tools.llm.protocol import Generation
 
 
 class OpenAICompatBackend:

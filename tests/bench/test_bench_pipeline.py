@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from agent.bench import controlllm as cl
 from agent.bench import taskbench as tb
-from agent.bench.metrics import Counts
 from agent.bench.common import AttachedSession, mentioned_files
+from agent.bench.metrics import Counts
 from agent.bench.tools import controlllm_registry, kind_of, taskbench_registry
 from agent.catalogue import plan_schema, tool_catalogue
 from agent.llm.fake import FakeBackend

@@ -9,13 +9,13 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
 from agent.llm import get_backend, resolve_options
-from agent.llm.base import LLMBackend
 from agent.llm.embedded import EmbeddedBackend
 from agent.llm.fake import FakeBackend, ScriptExhausted
 from agent.llm.llmga import LLMGABackend
 from agent.llm.ollama import OllamaBackend
 from agent.llm.openai_compat import OpenAICompatBackend
 from tools.errors import ConfigError
+from tools.llm.protocol import LLMBackend
 
 
 class Step(BaseModel):

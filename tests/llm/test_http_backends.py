@@ -7,11 +7,11 @@ import json
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from agent.llm.base import LLMBackend
 from agent.llm.chat import BackendError
 from agent.llm.ollama import OllamaBackend
 from agent.llm.openai_compat import OpenAICompatBackend
 from tools.errors import ConfigError
+from tools.llm.protocol import LLMBackend
 
 SCHEMA = {"title": "Plan step", "type": "object", "properties": {"tool": {"type": "string", "enum": ["upscale"]}}, "required": ["tool"]}
 MESSAGES = [SystemMessage("You plan."), HumanMessage("upscale image-1"), AIMessage("ok"), HumanMessage("again")]

@@ -14,10 +14,10 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from agent.llm import llmga
-from agent.llm.base import LLMBackend
 from agent.llm.llmga import LLMGABackend, load_llmga, render_prompt
-from agent.llm.tags import extract_gen_image_prompts
 from tools.errors import ConfigError
+from tools.llm.protocol import LLMBackend
+from tools.llm.tags import extract_gen_image_prompts
 
 WORDS = "a the car road red blue truck image gen_image USER ASSISTANT : . , make it bigger sky".split()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.llm.tags import extract_gen_image_prompts, find_gen_image_prompts, normalize_prompt, strip_gen_image
+from tools.llm.tags import extract_gen_image_prompts, find_gen_image_prompts, normalize_prompt, strip_gen_image
 
 
 def test_single_tag_with_surrounding_prose() -> None:

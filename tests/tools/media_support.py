@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.executor import Executor, RunResult
+from graphs.executor import Executor, RunResult
 from graphs.plan import Plan, bind
 from tools.artifacts import Session
 from tools.media.av_io import write_mp4, write_wav

@@ -152,7 +152,7 @@ def test_missing_audiocraft_is_one_clear_message(run_media, monkeypatch) -> None
 @pytest.mark.gpu
 def test_real_musicgen_and_audiogen(session, media_registry, tmp_path) -> None:
     """On a machine with facebook/musicgen-small and facebook/audiogen-medium in the Hugging Face cache."""
-    from agent.executor import Executor
+    from graphs.executor import Executor
     from graphs.plan import Plan, bind
     from tools.models import ModelPool
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.executor import Executor
+from graphs.executor import Executor
 from graphs.plan import Plan, bind
 from tests.tools.conftest import SIZE, STEPS
 from tools.artifacts import Kind, png_recipe
-from tools.errors import PlanError
 from tools.diffusion.long_prompt import encode_long_prompt
+from tools.errors import PlanError
 
 GEN = {"prompt": "a red car on a road", "steps": STEPS, "width": SIZE, "height": SIZE}
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from agent.executor import Executor
+from graphs.executor import Executor
 from graphs.plan import Plan, bind
 from tests.tools.conftest import SIZE, STEPS
 from tools.artifacts import Box, Kind, Layout, png_recipe

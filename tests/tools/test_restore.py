@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.executor import Executor
+from graphs.executor import Executor
 from graphs.plan import Plan, bind
 from tools.artifacts import Kind, Workspace, png_recipe
 from tools.base import ToolContext

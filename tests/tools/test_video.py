@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graphs.executor import Executor
 from graphs.plan import bind
 from graphs.workflow import compile_workflow, load_workflow
-from agent.executor import Executor
 from tests.tools.media_support import FRAMES, PX, STEPS, failed, gradient_clip, media_registry, ok, run_media, warnings  # noqa: F401
 from tools.artifacts import Kind
 from tools.errors import ConfigError

@@ -13,11 +13,10 @@ from typing import Literal
 from pydantic import Field
 
 from tools.artifacts import ArtifactHandle, Kind
+from tools.audio.generate import MAX_SECONDS, SoundParams, make_music, make_sound, save_wav
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
 from tools.media.av_io import fit_audio, read_audio, read_video, video_meta, write_mp4
-from tools.audio.generate import MAX_SECONDS, SoundParams, make_music, make_sound, save_wav
-
 
 
 class AddAudioToVideo(Tool):

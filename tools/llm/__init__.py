@@ -1,7 +1,7 @@
-"""LLM role tools (refine_prompt, plan_layout, hires_refine, plan_story, story_to_video, caption,
-evaluate_image, generate_checked). They register through the ``llm`` entry point in
-``pyproject.toml`` and reach their backend through the model pool (``agent.roles.backends``)."""
+"""The LLM's roles as tools, and the small LLM protocol they use.
 
-from tools.llm import roles
-
-TOOLS = list(roles.TOOLS)
+``protocol`` is the interface a backend implements, ``access`` how a tool reaches one (``ctx.llm``),
+``structured`` the one structured-output loop every role (and the agent's planner) uses; the role
+functions (refine, layout, highres, story, caption, evaluate) sit beside the tool classes in
+``tools.py``, which register through the ``llm`` entry point. Importing this package loads nothing.
+"""

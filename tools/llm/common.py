@@ -7,6 +7,7 @@ from PIL import Image
 from tools.artifacts import ArtifactHandle
 from tools.errors import ToolFailure
 
+
 def video_frame(handle: ArtifactHandle) -> Image.Image:
     """The middle frame of a video artifact (OpenCV's bundled FFmpeg reads it)."""
     import cv2

@@ -2,7 +2,7 @@
 
 JSON backends answer ``RefinedPrompt`` under its schema. An LLMGA checkpoint was fine-tuned to
 answer in prose with the detailed prompt inside ``<gen_image>`` tags, so with it the tagged text
-*is* the prompt (``agent.llm.tags``), and its prose comes back as ``notes``.
+*is* the prompt (``tools.llm.tags``), and its prose comes back as ``notes``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend
-from agent.llm.tags import extract_gen_image_prompts, strip_gen_image
-from agent.roles.common import Answer, RoleError, Trace, ask
 from prompts import render
+from tools.llm.protocol import LLMBackend
+from tools.llm.structured import Answer, RoleError, Trace, ask
+from tools.llm.tags import extract_gen_image_prompts, strip_gen_image
 
 
 class RefinedPrompt(BaseModel):

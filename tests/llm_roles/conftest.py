@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.executor import Executor, RunResult
 from agent.llm.fake import FakeBackend
+from graphs.executor import Executor, RunResult
 from graphs.plan import Plan, bind
 from tools.artifacts import Session, Workspace
 from tools.models import ModelPool

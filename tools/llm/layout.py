@@ -10,7 +10,7 @@ holds the boxes to what the model itself declared:
 - each object has exactly its declared number of boxes;
 - each declared relation holds between box centres (the mean centre when an object has several).
 
-A failed check goes back to the model with the problems (``agent.roles.common.ask``), a bounded
+A failed check goes back to the model with the problems (``tools.llm.structured.ask``), a bounded
 number of times. The result is a ``tools.artifacts.Layout`` (corners normalised to [0, 1]) that
 ``layout_to_image`` and ``draw_layout`` take.
 """
@@ -29,10 +29,10 @@ import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend
-from agent.roles.common import Answer, ask
 from prompts import render
 from tools.artifacts import Box, Layout
+from tools.llm.protocol import LLMBackend
+from tools.llm.structured import Answer, ask
 
 GRID = 64
 RelationName = Literal["left of", "right of", "above", "below", "next to"]
@@ -211,7 +211,7 @@ def plan_layout(
     """Plan boxes for ``request``; raises ``RoleError`` when no checked plan comes in ``attempts``."""
     chosen = default_examples() if examples is None else examples
     answer = ask(backend, messages_for(request, chosen), LayoutPlan, role="plan_layout", check=check_plan,
-                 attempts=attempts, max_tokens=600, seed=seed, retry_temperature=0.7)
+                 attempts=attempts, max_tokens=600, seed=seed)
     return answer.value.to_layout(width, height, caption=request), answer
 
 

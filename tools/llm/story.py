@@ -16,11 +16,10 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend
-from agent.roles.common import Answer, ask
-from graphs.plan import Plan
 from prompts import render
 from tools.errors import ToolFailure
+from tools.llm.protocol import LLMBackend
+from tools.llm.structured import Answer, ask
 
 VIDEO_TOOL = "text_to_video"
 JOIN_TOOL = "concat_clips"
@@ -85,9 +84,10 @@ def plan_story(backend: LLMBackend, story: str, *, max_scenes: int = 4, attempts
 
 
 def video_plan(plan: StoryPlan, tools: set[str] | Any, *, frames: int = 16, fps: float = 8.0, steps: int = 25,
-               width: int | None = None, height: int | None = None, seed: int = 0, crossfade: float = 0.0) -> Plan:
+               width: int | None = None, height: int | None = None, seed: int = 0, crossfade: float = 0.0) -> dict[str, Any]:
     """One ``text_to_video`` step per scene (same seed, so the noise is shared too) and
-    ``concat_clips`` steps that join them four at a time. ``tools`` is a registry or a set of names."""
+    ``concat_clips`` steps that join them four at a time, as a plan's JSON (``ctx.run_plan`` runs it).
+    ``tools`` is a registry or a set of names."""
     missing = [name for name in (VIDEO_TOOL, JOIN_TOOL) if name not in tools]
     if missing:
         raise ToolFailure(f"the story needs the video tools {missing}, which are not installed; plan_story gives the scene plan without them")
@@ -107,4 +107,4 @@ def video_plan(plan: StoryPlan, tools: set[str] | Any, *, frames: int = 16, fps:
             steps_out.append({"id": f"join_{n}", "tool": JOIN_TOOL, "args": args})
             joined = f"${{join_{n}.video}}"
         last = joined
-    return Plan.model_validate({"steps": steps_out, "outputs": {"video": last}})
+    return {"steps": steps_out, "outputs": {"video": last}}

@@ -21,10 +21,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend
-from agent.roles.caption import image_block
-from agent.roles.common import ask
 from prompts import render
+from tools.llm.caption import image_block
+from tools.llm.protocol import LLMBackend
+from tools.llm.structured import ask
 
 SKIPPED_NOTE = (
     "not checked: no image-reading (VQA) model is configured. Set LLMGA_VISION=llmga with an LLMGA "

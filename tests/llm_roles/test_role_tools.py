@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from agent.llm.fake import FakeBackend
-from agent.roles import backends
 from tests.roles.conftest import SeeingFake
 from tests.roles.test_roles import ELEPHANTS, STORY
 from tools.artifacts import Kind
 from tools.errors import ConfigError
+from tools.llm import access as backends
 
 GEN = {"prompt": "a red car on a road", "steps": 2, "width": 32, "height": 32, "seed": 3}
 

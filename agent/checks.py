@@ -11,12 +11,11 @@ backend nothing is evaluated and the note says so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from agent.roles import backends
-from agent.roles.evaluate import SKIPPED_NOTE
+from agent.runtime import Runtime
 from graphs.plan import Plan, bind
 from tools.artifacts import Kind, Session
+from tools.llm.evaluate import SKIPPED_NOTE
 
 
 @dataclass
@@ -27,7 +26,7 @@ class Verdict:
 
 @dataclass
 class ImageCheck:
-    runtime: Any  # agent.runtime.Runtime: its registry, pool and executor
+    runtime: Runtime
     threshold: float = 0.75
     max_questions: int = 4
 
@@ -35,7 +34,7 @@ class ImageCheck:
         images = [a for a in artifact_ids if session.exists(a) and session.get(a).kind is Kind.IMAGE]
         if not images:
             return Verdict()
-        if backends.vision_backend(self.runtime.models) is None:
+        if self.runtime.llm.vision() is None:
             return Verdict(notes=[f"Result {', '.join(images)} {SKIPPED_NOTE}."])
         steps = [
             {"id": f"check_{i}", "tool": "evaluate_image",

@@ -23,9 +23,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend
-from agent.roles.common import Answer, ask
 from prompts import render
+from tools.llm.protocol import LLMBackend
+from tools.llm.structured import Answer, ask
 
 
 @dataclass(frozen=True)

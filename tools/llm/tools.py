@@ -1,6 +1,6 @@
 """Tools for the LLM roles (``agent.roles``): each is a thin, typed wrapper over one role function.
 
-The backend comes from the model pool (``agent.roles.backends``): ``ROLE_KEY`` for text, built
+The backend comes from the model pool (``tools.llm.access``): ``ROLE_KEY`` for text, built
 by ``get_backend()`` on first use, and ``VISION_KEY`` for image reading, ``None`` unless configured.
 """
 
@@ -11,18 +11,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.roles import backends
-from agent.roles.caption import caption
-from agent.roles.evaluate import evaluate_image, generate_with_retry
-from agent.roles.highres import hierarchical_upscale, patch_prompts
-from agent.roles.layout import plan_layout
-from agent.roles.refine import refine_prompt
-from agent.roles.story import plan_story, video_plan
-from tools.artifacts import ArtifactHandle, Kind, Session
+from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
+from tools.llm import access
+from tools.llm.caption import caption
 from tools.llm.common import video_frame
+from tools.llm.evaluate import evaluate_image, generate_with_retry
+from tools.llm.highres import hierarchical_upscale, patch_prompts
+from tools.llm.layout import plan_layout
+from tools.llm.refine import refine_prompt
+from tools.llm.story import JOIN_TOOL, VIDEO_TOOL, plan_story, video_plan
 
 MAX_SIDE = 2048
 
@@ -52,7 +52,7 @@ class RefinePrompt(Tool):
         style: str = Field("", description="a style to aim for, e.g. 'oil painting'")
 
     def run(self, ctx: ToolContext, params: Params) -> dict:
-        backend = backends.role_backend(ctx.models)
+        backend = access.of(ctx.llm).text()
         answer = refine_prompt(backend, params.request, style=params.style)
         meta = {"negative_prompt": answer.value.negative_prompt, "notes": answer.value.notes, "llm": backend.name, **answer.trace.meta()}
         return {"text": Produced(answer.value.prompt, meta)}
@@ -76,7 +76,7 @@ class PlanLayout(Tool):
         height: int = Field(512, ge=8, le=8192)
 
     def run(self, ctx: ToolContext, params: Params) -> dict:
-        backend = backends.role_backend(ctx.models)
+        backend = access.of(ctx.llm).text()
         layout, answer = plan_layout(backend, params.request, width=params.width, height=params.height)
         plan = answer.value
         meta = {
@@ -119,8 +119,8 @@ class HiresRefine(Tool):
         if max(source.size) * params.scale > MAX_SIDE:
             raise ToolFailure(f"{image.id} x{params.scale} would exceed {MAX_SIDE} px on a side")
         global_prompt = _lineage(image, params.prompt, "prompt")
-        backend = backends.role_backend(ctx.models)
-        vision = backends.vision_backend(ctx.models)
+        backend = access.of(ctx.llm).text()
+        vision = access.of(ctx.llm).vision()
         seed = params.seed or 0
         notes: dict = {}
         total = [1]
@@ -170,7 +170,7 @@ class PlanStory(Tool):
         max_scenes: int = Field(4, ge=1, le=8)
 
     def run(self, ctx: ToolContext, params: Params) -> dict:
-        backend = backends.role_backend(ctx.models)
+        backend = access.of(ctx.llm).text()
         answer = plan_story(backend, params.story, max_scenes=params.max_scenes)
         text = json.dumps({**answer.value.model_dump(), "scene_prompts": answer.value.prompts()}, indent=2)
         return {"text": Produced(text, {"scenes": len(answer.value.scenes), "llm": backend.name, **answer.trace.meta()})}
@@ -197,31 +197,18 @@ class StoryToVideo(Tool):
         seed: int | None = Field(None, ge=0)
 
     def run(self, ctx: ToolContext, params: Params) -> dict:
-        from agent.executor import Executor
-        from graphs.plan import bind
-        from tools.registry import load_registry
-
-        registry = load_registry()
-        missing = [t for t in ("text_to_video", "concat_clips") if t not in registry]
-        if missing:
-            raise ToolFailure(f"story_to_video needs {missing}, which are not installed; use plan_story for the scene plan")
-        backend = backends.role_backend(ctx.models)
+        if ctx.run_plan is None:
+            raise ToolFailure("story_to_video runs scene steps and needs a plan runner; run it through the executor")
+        backend = access.of(ctx.llm).text()
         story = plan_story(backend, params.story, max_scenes=params.max_scenes).value
-        plan = video_plan(story, registry, frames=params.frames, fps=params.fps, steps=params.steps, width=params.width,
+        plan = video_plan(story, {VIDEO_TOOL, JOIN_TOOL}, frames=params.frames, fps=params.fps, steps=params.steps, width=params.width,
                           height=params.height, seed=params.seed or 0, crossfade=params.crossfade)
-        session = Session(ctx.scratch_parent)
-        bound = bind(plan, registry, session)
-        result = Executor(session, cache=None, models=ctx.models, max_workers=1).run(bound)
-        failed = {s: r.error for s, r in result.steps.items() if r.status != "ran"}
-        if failed or "video" not in result.outputs:
-            raise ToolFailure(f"story_to_video: scene steps failed: {failed}")
-        for r in result.steps.values():
-            ctx.warnings.extend(w for w in r.warnings if w not in ctx.warnings)
-        joined = session.get(result.outputs["video"])
-        clips = [result.steps[f"scene_{i + 1}"].outputs["video"] for i in range(len(story.scenes))]
+        made = ctx.run_plan(plan)
+        joined = made.outputs["video"]
+        clips = [made.steps[f"scene_{i + 1}"]["video"].id for i in range(len(story.scenes))]
         meta = {"story_plan": story.model_dump(), "scene_prompts": story.prompts(), "scene_clips": clips, "joined_from": joined.id,
-                "llm": backend.name, **{k: v for k, v in joined.meta.items() if k in ("fps", "frames", "duration", "untrained_weights")}}
-        return {"video": Produced(session.path(joined), meta)}
+                "llm": backend.name, **{k: v for k, v in joined.artifact.meta.items() if k in ("fps", "frames", "duration", "untrained_weights")}}
+        return {"video": Produced(joined.path, meta)}
 
 
 class Caption(Tool):
@@ -243,7 +230,7 @@ class Caption(Tool):
         handle = image or video
         if handle is None or (image and video):
             raise ToolFailure("caption takes exactly one of image or video")
-        vision = backends.vision_backend(ctx.models)
+        vision = access.of(ctx.llm).vision()
         found = handle.recorded_prompt()
         frame = None
         if vision is not None:
@@ -272,7 +259,7 @@ class EvaluateImage(Tool):
 
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         request = _lineage(image, params.request, "request")
-        report = evaluate_image(backends.role_backend(ctx.models), backends.vision_backend(ctx.models), request, image.image(),
+        report = evaluate_image(access.of(ctx.llm).text(), access.of(ctx.llm).vision(), request, image.image(),
                                 threshold=params.threshold, max_questions=params.max_questions)
         if not report.checked:
             ctx.warn(report.note)
@@ -297,8 +284,8 @@ class GenerateChecked(Tool):
         max_questions: int = Field(5, ge=1, le=8)
 
     def run(self, ctx: ToolContext, params: Params) -> dict:
-        backend = backends.role_backend(ctx.models)
-        vision = backends.vision_backend(ctx.models)
+        backend = access.of(ctx.llm).text()
+        vision = access.of(ctx.llm).vision()
         size = {}
         if params.width or params.height:
             w, h = snap((params.width or params.height, params.height or params.width))
@@ -313,7 +300,7 @@ class GenerateChecked(Tool):
 
         def judge(img):
             if vision is not None and not questions:
-                from agent.roles.evaluate import write_questions
+                from tools.llm.evaluate import write_questions
 
                 questions.extend(write_questions(backend, params.prompt, max_questions=params.max_questions))
             return evaluate_image(backend, vision, params.prompt, img, threshold=params.threshold, questions=questions or None)

@@ -9,15 +9,15 @@ import pytest
 from PIL import Image
 
 from agent.llm.fake import FakeBackend, ScriptExhausted
-from agent.roles.caption import caption
-from agent.roles.common import RoleError
-from agent.roles.evaluate import Report, evaluate_image, generate_with_retry
-from agent.roles.highres import blend, patch_prompts, tiles, weights
-from agent.roles.layout import LayoutPlan, check_plan, normalize_name, plan_layout
-from agent.roles.refine import refine_prompt
-from agent.roles.story import StoryPlan, check_story, plan_story, video_plan
 from tests.roles.conftest import SeeingFake
 from tools.errors import ToolFailure
+from tools.llm.caption import caption
+from tools.llm.evaluate import Report, evaluate_image, generate_with_retry
+from tools.llm.highres import blend, patch_prompts, tiles, weights
+from tools.llm.layout import LayoutPlan, check_plan, normalize_name, plan_layout
+from tools.llm.refine import refine_prompt
+from tools.llm.story import StoryPlan, check_story, plan_story, video_plan
+from tools.llm.structured import RoleError
 
 ELEPHANTS = {
     "objects": [{"name": "elephant", "count": 3}, {"name": "pool", "count": 1}],

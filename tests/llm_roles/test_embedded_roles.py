@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from agent.llm import get_backend
-from agent.roles.layout import check_plan, normalize_name, plan_layout
-from agent.roles.refine import refine_prompt
-from agent.roles.story import check_story, plan_story
+from tools.llm.layout import check_plan, normalize_name, plan_layout
+from tools.llm.refine import refine_prompt
+from tools.llm.story import check_story, plan_story
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
+from agent.checks import ImageCheck
 from agent.config import Settings
 from agent.conversation import Conversation
 from agent.llm.fake import FakeBackend
 from agent.nodes import AgentContext
-from agent.roles import backends
-from agent.roles.verify import ImageCheck
 from agent.runtime import Runtime
 from tests.roles.conftest import SeeingFake
+from tools.llm import access as backends
 from tools.registry import load_registry
 
 GEN = {"prompt": "a red car", "steps": 2, "width": 32, "height": 32}

@@ -10,21 +10,23 @@ finishes, and everything finished stays on disk and in the cache for the next ru
 from __future__ import annotations
 
 import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
 from pydantic import ValidationError
 
-from agent.cache import StepCache, signature
-from graphs.plan import ArtifactRef, BoundPlan, BoundStep, Ref, StepRef, format_validation_error
+from graphs.cache import StepCache, signature
+from graphs.plan import ArtifactRef, BoundPlan, BoundStep, Plan, Ref, StepRef, bind
 from tools.artifacts import Artifact, Kind, Layout, Session
-from tools.base import Produced, ToolContext
-from tools.errors import LlmgaError
+from tools.base import Produced, SubRun, ToolContext
+from tools.errors import LlmgaError, ToolFailure, format_validation_error
+from tools.registry import Registry
 
 Status = Literal["ran", "cached", "failed", "skipped"]
 
@@ -70,6 +72,35 @@ def _no_events(event: Event) -> None:
     return None
 
 
+FINISHED: tuple[Status, ...] = ("ran", "cached")
+
+
+def schedule(deps: Mapping[str, set[str]], status: Mapping[str, Status]) -> tuple[list[str], dict[str, str]]:
+    """The one scheduling rule, for the executor's pool and the agent's ``Send`` fan-out alike.
+
+    Given each step's dependencies and the status of the steps that ended, returns the steps now
+    ready to run (every dependency finished) and the steps that can never run, each with the
+    failed or skipped step that blocks it.
+    """
+    skipped: dict[str, str] = {}
+    changed = True
+    while changed:
+        changed = False
+        for step_id, needs in deps.items():
+            if step_id in status or step_id in skipped:
+                continue
+            blocker = next((d for d in sorted(needs) if status.get(d) in ("failed", "skipped") or d in skipped), None)
+            if blocker is not None:
+                skipped[step_id] = blocker
+                changed = True
+    ready = [s for s, needs in deps.items() if s not in status and s not in skipped and all(status.get(d) in FINISHED for d in needs)]
+    return ready, skipped
+
+
+def skipped_result(step_id: str, tool: str, blocker: str) -> StepResult:
+    return StepResult(step_id, tool, "skipped", error=f"needs '{blocker}', which did not finish")
+
+
 class Executor:
     def __init__(
         self,
@@ -79,12 +110,20 @@ class Executor:
         models: Any = None,
         max_workers: int = 4,
         on_event: Callable[[Event], None] = _no_events,
+        registry: Registry | None = None,
+        llm: Any = None,
+        cancel: threading.Event | None = None,
     ):
+        """``registry`` lets composite tools run sub-plans; ``llm`` is the ``LLMAccess`` LLM tools
+        use; ``cancel``, once set, stops running tools at their next model step and starts no more."""
         self.session = session
         self.cache = cache
         self.models = models
         self.max_workers = max_workers
         self.on_event = on_event
+        self.registry = registry
+        self.llm = llm
+        self.cancel = cancel or threading.Event()
 
     # -- one step ----------------------------------------------------------------------------
     def _artifact_id(self, ref: Ref, done: dict[str, StepResult]) -> str:
@@ -138,13 +177,18 @@ class Executor:
                     self.cache.store(sig, self.session, outputs)  # later hits here reuse the copy
                 return finish(StepResult(step.id, tool.name, "cached", {k: a.id for k, a in outputs.items()}))
 
+            if self.cancel.is_set():
+                raise ToolFailure("cancelled")
             ctx = ToolContext(
                 step_id=step.id,
                 seed=seed,
                 scratch_parent=self.session.root,
                 models=self.models,
                 report=lambda s, fraction, note: self.on_event(Event("progress", s, tool.name, fraction, note)),
+                cancelled=self.cancel,
+                llm=self.llm,
             )
+            ctx.run_plan = self._sub_runner(ctx)
             try:
                 produced = tool().run(ctx, params, **{name: inputs.get(name) for name in tool.inputs})
                 outputs = self._store(tool.name, tool.outputs, produced, recipe)
@@ -185,51 +229,61 @@ class Executor:
         meta = {**artifact.meta, "cached_from": f"{source.id}/{artifact.id}"}
         return self.session.add(artifact.kind, value, meta=meta, **recipe)
 
+    def _sub_runner(self, ctx: ToolContext) -> Callable[[dict[str, Any]], SubRun] | None:
+        """The plan runner a composite tool gets: same session, cache, models, LLMs and events."""
+        if self.registry is None:
+            return None
+        registry = self.registry
+
+        def run(spec: dict[str, Any]) -> SubRun:
+            try:
+                plan = Plan.model_validate(spec)
+            except ValidationError as exc:
+                raise ToolFailure(f"{ctx.step_id}: its sub-plan is invalid: {format_validation_error(exc)}") from None
+            child = Executor(self.session, self.cache, models=self.models, max_workers=1, registry=registry, llm=self.llm, cancel=self.cancel,
+                             on_event=lambda e: self.on_event(replace(e, step=f"{ctx.step_id}/{e.step}")))
+            result = child.run(bind(plan, registry, self.session))
+            for step in result.steps.values():
+                ctx.warnings.extend(w for w in step.warnings if w not in ctx.warnings)
+            failed = {s: r.error for s, r in result.steps.items() if r.status not in FINISHED}
+            if failed:
+                raise ToolFailure(f"{ctx.step_id}: sub-steps did not finish: " + "; ".join(f"{s}: {e}" for s, e in failed.items()))
+            handle = self.session.handle
+            return SubRun({s: {n: handle(a) for n, a in r.outputs.items()} for s, r in result.steps.items()},
+                          {n: handle(a) for n, a in result.outputs.items()})
+
+        return run
+
     # -- a whole plan ------------------------------------------------------------------------
     def run(self, plan: BoundPlan) -> RunResult:
         """Run every step once its dependencies are done; skip the dependents of a failure."""
         done: dict[str, StepResult] = {}
-        waiting = {s: set(plan.steps[s].deps) for s in plan.order}
-        dependents: dict[str, list[str]] = {s: [] for s in plan.order}
-        for step_id in plan.order:
-            for dep in plan.steps[step_id].deps:
-                dependents[dep].append(step_id)
+        deps = {s: set(plan.steps[s].deps) for s in plan.order}
         finished: queue.SimpleQueue[tuple[str, Future[StepResult]]] = queue.SimpleQueue()
-        ready = [s for s in plan.order if not waiting[s]]
-        in_flight = 0
-
-        def skip(step_id: str, blocker: str) -> None:
-            if step_id in done:
-                return
-            result = StepResult(step_id, plan.steps[step_id].tool.name, "skipped", error=f"needs '{blocker}', which did not finish")
-            done[step_id] = result
-            self.on_event(Event("end", step_id, result.tool, result=result))
-            for later in dependents[step_id]:
-                skip(later, step_id)
-
+        in_flight: set[str] = set()
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="llmga-step") as pool:
-            while ready or in_flight:
+            while True:
+                ready, skipped = schedule(deps, {s: r.status for s, r in done.items()})
+                for step_id, blocker in skipped.items():
+                    done[step_id] = skipped_result(step_id, plan.steps[step_id].tool.name, blocker)
+                    self.on_event(Event("end", step_id, done[step_id].tool, result=done[step_id]))
                 for step_id in ready:
+                    if step_id in in_flight:
+                        continue
                     step = plan.steps[step_id]
                     future = pool.submit(self.execute_step, step, {d: done[d] for d in step.deps})
                     future.add_done_callback(lambda f, s=step_id: finished.put((s, f)))
-                    in_flight += 1
-                ready = []
+                    in_flight.add(step_id)
+                if not in_flight:
+                    break
                 step_id, future = finished.get()
-                in_flight -= 1
+                in_flight.discard(step_id)
                 done[step_id] = future.result()
-                for later in dependents[step_id]:
-                    if done[step_id].status in ("failed", "skipped"):
-                        skip(later, step_id)
-                    else:
-                        waiting[later].discard(step_id)
-                        if not waiting[later] and later not in done:
-                            ready.append(later)
         outputs = {}
         for name, ref in plan.outputs.items():
             if isinstance(ref, ArtifactRef):
                 outputs[name] = ref.id
-            elif isinstance(ref, StepRef) and ref.output and done[ref.step].status in ("ran", "cached"):
+            elif isinstance(ref, StepRef) and ref.output and done[ref.step].status in FINISHED:
                 outputs[name] = done[ref.step].outputs[ref.output]
         return RunResult(self.session.id, {s: done[s] for s in plan.order}, outputs)
 

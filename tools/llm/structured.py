@@ -13,25 +13,26 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
-from agent.llm.base import Generation, LLMBackend
-from graphs.plan import format_validation_error
 from prompts import render
-from tools.errors import ToolFailure
+from tools.errors import ToolFailure, format_validation_error
+from tools.llm.protocol import Generation, LLMBackend
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class RoleError(ToolFailure):
     """A role could not get a valid answer from its model within its attempts."""
 
-    def __init__(self, role: str, problems: list[str]):
+    def __init__(self, role: str, problems: list[str], trace: Trace | None = None):
         self.role = role
         self.problems = problems
+        self.trace = trace
         last = problems[-1] if problems else "no answer"
         super().__init__(f"{role}: no valid answer in {len(problems)} attempt(s); last problem: {last}")
 
@@ -75,6 +76,10 @@ def parse_json_model(model: type[M], text: str) -> M:
         raise ValueError(format_validation_error(exc)) from None
 
 
+RETRY_TEMPERATURE = 0.7
+"""Retries sample at this temperature: a greedy retry of a small model repeats its mistake."""
+
+
 def ask(
     backend: LLMBackend,
     messages: Sequence[BaseMessage],
@@ -82,20 +87,28 @@ def ask(
     *,
     role: str,
     check: Callable[[M], list[str]] | None = None,
+    parse: Callable[[str], T] | None = None,
+    schema: dict[str, Any] | None = None,
+    retry_prompt: str = "role_retry",
     attempts: int = 3,
     max_tokens: int = 512,
     temperature: float = 0.0,
-    retry_temperature: float | None = None,
+    retry_temperature: float | None = RETRY_TEMPERATURE,
     seed: int | None = None,
-) -> Answer[M]:
-    """Ask for ``model`` as JSON; retry with the problems at most ``attempts`` times in all.
+) -> Answer[Any]:
+    """The one structured-output loop: ask for JSON under ``schema`` (constrained decoding where the
+    backend can), parse it, check it, and feed the problems back, at most ``attempts`` times in all.
 
-    ``retry_temperature`` samples the retries (a greedy retry of a small model often repeats
-    its mistake); the first attempt always uses ``temperature``.
+    By default the answer parses into ``model`` and the schema is ``model``'s; ``parse`` replaces both
+    steps for callers with their own reading of the text (the planner binds the plan against the
+    registry there) and raises ``ValueError`` with problems worded for the model. The first attempt
+    uses ``temperature``, retries sample at ``retry_temperature``, each with its own seed. A backend
+    that fails (``LlmgaError``) is not retried: the same call would fail again.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    schema = model.model_json_schema()
+    schema = schema if schema is not None else model.model_json_schema()
+    read: Callable[[str], Any] = parse if parse is not None else (lambda text: parse_json_model(model, text))
     conversation = list(messages)
     trace = Trace()
     started = time.perf_counter()
@@ -106,7 +119,7 @@ def ask(
                                       seed=None if seed is None else seed + attempt - 1)
         trace.generations.append(generation)
         try:
-            value = parse_json_model(model, generation.text)
+            value = read(generation.text)
             problems = check(value) if check else []
         except ValueError as exc:
             problems = [str(exc)]
@@ -115,6 +128,6 @@ def ask(
             return Answer(value, trace)
         joined = "; ".join(problems)
         trace.problems.append(joined)
-        conversation = [*conversation, AIMessage(generation.text), HumanMessage(render("role_retry", problems=joined))]
+        conversation = [*conversation, AIMessage(generation.text), HumanMessage(render(retry_prompt, problems=joined))]
     trace.seconds = time.perf_counter() - started
-    raise RoleError(role, trace.problems)
+    raise RoleError(role, trace.problems, trace)

@@ -15,10 +15,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend
-from agent.roles.common import ask
 from prompts import render
 from tools.errors import ToolFailure
+from tools.llm.protocol import LLMBackend
+from tools.llm.structured import ask
 
 
 class CaptionText(BaseModel):
