@@ -1,7 +1,7 @@
 """Which planning ideas help the small embedded model on TaskBench? One process, one sample.
 
 Runs the planner over the same sample of TaskBench multimedia requests (held-out examples, see
-agent/bench/taskbench.py) in several configurations and prints one row each:
+bench/taskbench.py) in several configurations and prints one row each:
 
 - full:         grammar-constrained, steps tool-first, N held-out examples, 3 attempts with
                 type hints on retry (what `llmga bench taskbench` runs);
@@ -26,11 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.bench import taskbench as tb  # noqa: E402
 from agent.llm.factory import get_backend  # noqa: E402
 from agent.planner import Planner  # noqa: E402
-
-EVAL = Path("/work/shared/eval/taskbench_multimedia")
+from bench import eval_dir  # noqa: E402
+from bench import taskbench as tb  # noqa: E402
 
 
 def id_first(planner: Planner) -> None:
@@ -62,10 +61,12 @@ def main() -> None:
     parser.add_argument("--variants", default="full,id-first,no-examples,no-schema")
     parser.add_argument("--out-dir", type=Path, default=Path("bench/results"))
     parser.add_argument("--planner", default="embedded", help="backend name (fake: a dry run of the pipeline)")
+    parser.add_argument("--data", type=Path, default=eval_dir() / "taskbench_multimedia" / "dev.jsonl",
+                        help="TaskBench dev.jsonl (tool_desc.json beside it; default: $LLMGA_EVAL_DIR or ../shared/eval)")
     args = parser.parse_args()
 
-    bench = tb.Bench.load(EVAL / "tool_desc.json")
-    pool, scored = tb.split(tb.load_records(EVAL / "dev.jsonl"), args.pool, args.seed)
+    bench = tb.Bench.load(args.data.parent / "tool_desc.json")
+    pool, scored = tb.split(tb.load_records(args.data), args.pool, args.seed)
     sample = tb.sample(scored, args.n, args.seed)
     examples = tb.choose_examples(pool, bench, args.examples)
     backend = get_backend(args.planner)

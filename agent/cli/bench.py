@@ -1,19 +1,42 @@
-"""`llmga bench ...`: score the planner on public benchmarks (TaskBench, ControlLLM)."""
+"""`llmga bench ...`: score the planner on public benchmarks (TaskBench, ControlLLM).
+
+The harnesses live in the top-level ``bench/`` folder of a source checkout, not in the installed
+package; this command imports them from there when the checkout has them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import click
 
-from agent.bench import controlllm as cl
-from agent.bench import taskbench as tb
 from agent.llm.factory import get_backend
+from tools.errors import ConfigError
 
-EVAL = Path(os.environ.get("LLMGA_EVAL_DIR", "/work/shared/eval"))
+# The checkout holding this package: agent/cli/bench.py -> agent/cli -> agent -> repository root.
+REPO = Path(__file__).resolve().parents[2]
+DATA_HELP = "default: $LLMGA_EVAL_DIR, else ../shared/eval beside the checkout"
+
+
+def eval_dir() -> Path:
+    """The benchmark data folder (same rule as ``bench.eval_dir``, which may not be importable yet)."""
+    return Path(os.environ.get("LLMGA_EVAL_DIR") or REPO.parent / "shared" / "eval")
+
+
+def harness(name: str) -> ModuleType:
+    """Import ``bench.<name>`` from the checkout, or say why it cannot be found."""
+    if not (REPO / "bench" / "__init__.py").is_file():
+        raise ConfigError(f"`llmga bench` needs a source checkout: the harnesses live in bench/ at the repository root, "
+                          f"and {REPO} has none (clone the repository and install it with `pip install -e .`)")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"bench.{name}")
 
 
 @click.group()
@@ -26,7 +49,7 @@ def _out(out: Path | None, name: str) -> Path:
 
 
 @bench.command("taskbench")
-@click.option("--data", type=click.Path(path_type=Path), default=EVAL / "taskbench_multimedia" / "dev.jsonl", show_default=True)
+@click.option("--data", type=click.Path(path_type=Path), help=f"TaskBench dev.jsonl ({DATA_HELP}/taskbench_multimedia/dev.jsonl)")
 @click.option("--tools", "tool_desc", type=click.Path(path_type=Path), help="tool_desc.json (default: beside --data)")
 @click.option("--limit", type=int, help="Score N requests, sampled in the single/chain/DAG proportions of the file.")
 @click.option("--planner", help="Planner backend (embedded, openai, ollama, ...; default: the configured one).")
@@ -36,9 +59,11 @@ def _out(out: Path | None, name: str) -> Path:
 @click.option("--attempts", default=3, show_default=True, help="Planner attempts per request (retries on invalid plans).")
 @click.option("--max-tokens", default=384, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/taskbench-<time>.jsonl).")
-def taskbench(data: Path, tool_desc: Path | None, limit: int | None, planner: str | None, n_examples: int, pool_size: int,
+def taskbench(data: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None, n_examples: int, pool_size: int,
               seed: int, attempts: int, max_tokens: int, out: Path | None) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
+    tb = harness("taskbench")
+    data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
     bench_tools = tb.Bench.load(tool_desc or data.parent / "tool_desc.json")
     pool, scored = tb.split(tb.load_records(data), pool_size, seed)
     scored = tb.sample(scored, limit, seed)
@@ -62,16 +87,18 @@ def taskbench(data: Path, tool_desc: Path | None, limit: int | None, planner: st
 
 
 @bench.command("controlllm")
-@click.option("--data", type=click.Path(path_type=Path), default=EVAL / "controlllm" / "tool100_dev.jsonl", show_default=True)
+@click.option("--data", type=click.Path(path_type=Path), help=f"ControlLLM tool100_dev.jsonl ({DATA_HELP}/controlllm/tool100_dev.jsonl)")
 @click.option("--tools", "tools_json", type=click.Path(path_type=Path), help="tools.json (default: beside --data)")
 @click.option("--limit", type=int, help="Score N instructions spread over task types and levels.")
 @click.option("--planner", help="Planner backend (default: the configured one).")
 @click.option("--attempts", default=3, show_default=True)
 @click.option("--max-tokens", default=384, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/controlllm-<time>.jsonl).")
-def controlllm(data: Path, tools_json: Path | None, limit: int | None, planner: str | None, attempts: int, max_tokens: int,
+def controlllm(data: Path | None, tools_json: Path | None, limit: int | None, planner: str | None, attempts: int, max_tokens: int,
                out: Path | None) -> None:
     """ControlLLM tool100: tool-domain F1, dependency and argument-type correctness, by level."""
+    cl = harness("controlllm")
+    data = data or eval_dir() / "controlllm" / "tool100_dev.jsonl"
     registry = cl.load_registry(tools_json or data.parent / "tools.json")
     records = cl.load_records(data)
     records = cl.sample(records, limit)

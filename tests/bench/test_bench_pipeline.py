@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.bench import controlllm as cl
-from agent.bench import taskbench as tb
-from agent.bench.common import AttachedSession, mentioned_files
-from agent.bench.metrics import Counts
-from agent.bench.tools import controlllm_registry, kind_of, taskbench_registry
 from agent.catalogue import plan_schema, tool_catalogue
 from agent.llm.fake import FakeBackend
+from bench import controlllm as cl
+from bench import eval_dir
+from bench import taskbench as tb
+from bench.common import AttachedSession, mentioned_files
+from bench.metrics import Counts
+from bench.registries import controlllm_registry, kind_of, taskbench_registry
 from graphs.tool_graph import build_tool_graph, search
 from tools.artifacts import Kind
 from tools.errors import ToolFailure
 
-EVAL = Path("/work/shared/eval")
+EVAL = eval_dir()  # $LLMGA_EVAL_DIR, else ../shared/eval beside the checkout
 TASKBENCH = EVAL / "taskbench_multimedia"
 CONTROLLLM = EVAL / "controlllm"
 needs_data = pytest.mark.skipif(not TASKBENCH.is_dir() or not CONTROLLLM.is_dir(), reason="benchmark data not here")
@@ -236,3 +237,12 @@ def test_plan_schema_types_references_and_keeps_every_parameter():
     steps = plan_schema(registry)["properties"]["steps"]["items"]["anyOf"]
     webpage = next(s for s in steps if s["properties"]["tool"]["const"] == "video_to_webpage")["properties"]["args"]
     assert set(webpage["properties"]) == set(webpage["required"]) == {"video", "title", "tags", "description"}
+
+
+def test_bench_without_a_checkout_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An installed package has no bench/: `llmga bench` ends with one line and exit 2, not an ImportError."""
+    from agent.cli import main
+
+    monkeypatch.setattr("agent.cli.bench.REPO", tmp_path)
+    result = CliRunner().invoke(main, ["bench", "taskbench", "--data", str(tmp_path / "dev.jsonl")])
+    assert result.exit_code == 2 and "needs a source checkout" in result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.bench.metrics import (
+from bench.metrics import (
     Counts,
     content_type,
     detect_base,

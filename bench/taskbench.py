@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.bench.common import (
+from agent.catalogue import artifact_line, render_examples
+from agent.planner import Planner, PlanOutcome, parse_plan
+from bench.common import (
     AttachedSession,
     Timing,
     mentioned_files,
@@ -26,7 +28,7 @@ from agent.bench.common import (
     summarise_latency,
     timing_dict,
 )
-from agent.bench.metrics import (
+from bench.metrics import (
     METRICS,
     Counts,
     RequestScore,
@@ -37,9 +39,7 @@ from agent.bench.metrics import (
     score_request,
     task_graph,
 )
-from agent.bench.tools import label_of, taskbench_registry
-from agent.catalogue import artifact_line, render_examples
-from agent.planner import Planner, PlanOutcome, parse_plan
+from bench.registries import label_of, taskbench_registry
 from graphs.plan import Plan, Step, bind
 from tools.artifacts import Kind
 from tools.errors import ConfigError, PlanError

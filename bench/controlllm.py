@@ -26,7 +26,8 @@ from typing import Any
 
 import networkx as nx
 
-from agent.bench.common import (
+from agent.planner import Planner
+from bench.common import (
     AttachedSession,
     Timing,
     mentioned_files,
@@ -35,9 +36,8 @@ from agent.bench.common import (
     summarise_latency,
     timing_dict,
 )
-from agent.bench.metrics import Counts, set_counts
-from agent.bench.tools import controlllm_registry, kind_of
-from agent.planner import Planner
+from bench.metrics import Counts, set_counts
+from bench.registries import controlllm_registry, kind_of
 from graphs.plan import ArtifactRef, StepRef, parse_ref
 from tools.errors import ConfigError
 from tools.llm.protocol import LLMBackend

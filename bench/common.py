@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.bench.metrics import AUDIO_EXT, IMAGE_EXT, VIDEO_EXT, percentile
 from agent.planner import Planner, PlanOutcome, parse_plan
+from bench.metrics import AUDIO_EXT, IMAGE_EXT, VIDEO_EXT, percentile
 from graphs.plan import ArtifactRef, StepRef, parse_ref
 from tools.artifacts import Artifact, Kind, Session
 from tools.errors import InputError, PlanError
