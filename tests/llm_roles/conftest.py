@@ -1,4 +1,4 @@
-"""Fixtures for the role tests: a fresh pool per test (so installed fake backends never leak),
+"""Fixtures for the role tests: scripted LLMs handed to the executor per test (``llm.install``),
 tiny models built once per test session, and a plan runner through the real executor."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from agent.llm.fake import FakeBackend
 from graphs.executor import Executor, RunResult
 from graphs.plan import Plan, bind
 from tools.artifacts import Session, Workspace
+from tools.llm.access import LLMAccess
 from tools.models import ModelPool
 from tools.registry import load_registry
 
@@ -21,6 +22,21 @@ class SeeingFake(FakeBackend):
     """A scripted backend that declares it reads images (for the VQA/caption paths)."""
 
     accepts_images = True
+
+
+class ScriptedLLMs:
+    """The LLMs a test lends its tools; ``access`` is what the executor passes on as ``ctx.llm``."""
+
+    def __init__(self) -> None:
+        self.access: LLMAccess = LLMAccess.fixed(None)
+
+    def install(self, text: FakeBackend | None = None, *, vision: FakeBackend | None = None) -> None:
+        self.access = LLMAccess.fixed(text, vision)
+
+
+@pytest.fixture
+def llm() -> ScriptedLLMs:
+    return ScriptedLLMs()
 
 
 @pytest.fixture(scope="session")
@@ -40,13 +56,13 @@ def session(tmp_path: Path) -> Session:
 
 @pytest.fixture(scope="session")
 def registry():
-    return load_registry(only=["builtin", "diffusion", "llm"])
+    return load_registry(only=["builtin", "diffusion", "llm", "video"])
 
 
 @pytest.fixture
-def run_plan(session: Session, pool: ModelPool, registry) -> Callable[..., RunResult]:
+def run_plan(session: Session, pool: ModelPool, registry, llm: ScriptedLLMs) -> Callable[..., RunResult]:
     def run(steps: list[dict[str, Any]]) -> RunResult:
         plan = Plan.model_validate({"steps": steps, "outputs": {}})
-        return Executor(session, models=pool, max_workers=1).run(bind(plan, registry, session))
+        return Executor(session, models=pool, max_workers=1, registry=registry, llm=llm.access).run(bind(plan, registry, session))
 
     return run

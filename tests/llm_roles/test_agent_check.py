@@ -11,8 +11,8 @@ from agent.conversation import Conversation
 from agent.llm.fake import FakeBackend
 from agent.nodes import AgentContext
 from agent.runtime import Runtime
-from tests.roles.conftest import SeeingFake
-from tools.llm import access as backends
+from tests.llm_roles.conftest import SeeingFake
+from tools.llm.access import LLMAccess
 from tools.registry import load_registry
 
 GEN = {"prompt": "a red car", "steps": 2, "width": 32, "height": 32}
@@ -23,8 +23,8 @@ def plan(seed: int) -> str:
 
 
 def chat_with(planner: FakeBackend, text: FakeBackend, vision: SeeingFake | None, tmp_path, max_replans: int = 1) -> Conversation:
-    runtime = Runtime(Settings(workspace=tmp_path / "ws"), registry=load_registry(only=["builtin", "diffusion", "llm"]))
-    backends.install(runtime.models, text, vision=vision)
+    runtime = Runtime(Settings(workspace=tmp_path / "ws"), registry=load_registry(only=["builtin", "diffusion", "llm"]),
+                      llm=LLMAccess.fixed(text, vision))
     ctx = AgentContext(runtime=runtime, backend=planner, checker=ImageCheck(runtime, threshold=0.9), max_replans=max_replans)
     return Conversation.open(ctx, None)
 

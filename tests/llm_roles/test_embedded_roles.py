@@ -1,6 +1,6 @@
 """The roles with the real embedded model (Qwen2.5-Coder-1.5B GGUF on the CPU): marked slow.
 
-Run with ``pytest tests/roles -m slow`` (tens of seconds to minutes on 2 cores)."""
+Run with ``pytest tests/llm_roles -m slow`` (tens of seconds to minutes on 2 cores)."""
 
 from __future__ import annotations
 

@@ -9,11 +9,12 @@ import pytest
 from PIL import Image
 
 from agent.llm.fake import FakeBackend
-from tests.roles.conftest import SeeingFake
-from tests.roles.test_roles import ELEPHANTS, STORY
+from tests.llm_roles.conftest import SeeingFake
+from tests.llm_roles.test_roles import ELEPHANTS, STORY
 from tools.artifacts import Kind
 from tools.errors import ConfigError
-from tools.llm import access as backends
+from tools.llm.access import LLMAccess
+from tools.llm.access import of as access_of
 
 GEN = {"prompt": "a red car on a road", "steps": 2, "width": 32, "height": 32, "seed": 3}
 
@@ -22,26 +23,35 @@ def ok(result) -> None:
     assert result.ok, {s: r.error for s, r in result.steps.items()}
 
 
-def test_backends_come_from_the_pool_and_install_is_explicit(pool) -> None:
+def test_llm_access_is_lent_by_the_runner_and_checks_vision() -> None:
     fake = FakeBackend([])
-    backends.install(pool, fake)
-    assert backends.role_backend(pool) is fake
-    with pytest.raises(ConfigError, match="already holds"):
-        backends.install(pool, FakeBackend([]))
+    access = LLMAccess.fixed(fake)
+    assert access.text() is fake and access.vision() is None
     with pytest.raises(ConfigError, match="cannot read images"):
-        backends.install(pool, vision=FakeBackend([]))
-    with pytest.raises(ConfigError, match="need the model pool"):
-        backends.role_backend(None)
+        LLMAccess.fixed(fake, vision=FakeBackend([]))
+    with pytest.raises(ConfigError, match="no text LLM"):
+        LLMAccess.fixed(None).text()
+    with pytest.raises(ConfigError, match="need LLMs"):
+        access_of(None)
 
 
-def test_vision_is_none_unless_configured(pool, monkeypatch) -> None:
+def test_built_once_on_first_use() -> None:
+    built: list[FakeBackend] = []
+    access = LLMAccess(lambda: built.append(FakeBackend([])) or built[-1])
+    assert access.text() is access.text() and len(built) == 1
+
+
+def test_vision_is_none_unless_configured(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("LLMGA_VISION", raising=False)
     monkeypatch.setenv("LLMGA_PLANNER", "fake")
-    assert backends.vision_backend(pool) is None
+    from agent.config import Settings
+    from agent.runtime import Runtime
+
+    assert Runtime(Settings(workspace=tmp_path / "ws")).llm.vision() is None
 
 
-def test_plan_layout_tool_stores_a_checked_layout(run_plan, pool, session) -> None:
-    backends.install(pool, FakeBackend([ELEPHANTS]))
+def test_plan_layout_tool_stores_a_checked_layout(llm, run_plan, pool, session) -> None:
+    llm.install(FakeBackend([ELEPHANTS]))
     result = run_plan([{"id": "l", "tool": "plan_layout", "args": {"request": "three elephants beside a pool", "width": 256, "height": 256}},
                        {"id": "d", "tool": "draw_layout", "args": {"layout": "${l.layout}"}}])
     ok(result)
@@ -51,8 +61,8 @@ def test_plan_layout_tool_stores_a_checked_layout(run_plan, pool, session) -> No
     assert session.handle(artifact.id).layout().boxes[0].phrase == "pool"
 
 
-def test_refine_prompt_tool_feeds_text_to_image(run_plan, pool, session) -> None:
-    backends.install(pool, FakeBackend([{"prompt": "a red vintage car on a coastal road, golden hour", "negative_prompt": "", "notes": "warm"}]))
+def test_refine_prompt_tool_feeds_text_to_image(llm, run_plan, pool, session) -> None:
+    llm.install(FakeBackend([{"prompt": "a red vintage car on a coastal road, golden hour", "negative_prompt": "", "notes": "warm"}]))
     result = run_plan([{"id": "r", "tool": "refine_prompt", "args": {"request": "a red car"}},
                        {"id": "g", "tool": "text_to_image", "args": {**GEN, "prompt": "${r.text}"}}])
     ok(result)
@@ -70,10 +80,10 @@ def test_caption_tool_falls_back_to_lineage_with_a_warning(run_plan, pool, sessi
     assert any("not a description of the pixels" in w for w in result.steps["c"].warnings)
 
 
-def test_generate_checked_retries_with_vision_and_records_the_score(run_plan, pool, session) -> None:
+def test_generate_checked_retries_with_vision_and_records_the_score(llm, run_plan, pool, session) -> None:
     text = FakeBackend([{"questions": ["Is there a car?", "Is it red?"]}])
     vision = SeeingFake([{"answer": "no"}, {"answer": "no"}, {"answer": "yes"}, {"answer": "yes"}])
-    backends.install(pool, text, vision=vision)
+    llm.install(text, vision=vision)
     result = run_plan([{"id": "g", "tool": "generate_checked", "args": {**GEN, "threshold": 0.9, "max_attempts": 3}}])
     ok(result)
     image = session.get(result.steps["g"].outputs["image"])
@@ -82,9 +92,9 @@ def test_generate_checked_retries_with_vision_and_records_the_score(run_plan, po
     assert text.remaining == 0 and vision.remaining == 0, "questions written once, each answered per image"
 
 
-def test_generate_checked_without_vision_skips_and_says_so(run_plan, pool, session, monkeypatch) -> None:
+def test_generate_checked_without_vision_skips_and_says_so(llm, run_plan, pool, session, monkeypatch) -> None:
     monkeypatch.delenv("LLMGA_VISION", raising=False)
-    backends.install(pool, FakeBackend([]))
+    llm.install(FakeBackend([]))
     monkeypatch.setenv("LLMGA_PLANNER", "fake")
     result = run_plan([{"id": "g", "tool": "generate_checked", "args": GEN}])
     ok(result)
@@ -93,8 +103,8 @@ def test_generate_checked_without_vision_skips_and_says_so(run_plan, pool, sessi
     assert any("not checked" in w for w in result.steps["g"].warnings)
 
 
-def test_evaluate_image_tool_uses_the_lineage_prompt(run_plan, pool, session) -> None:
-    backends.install(pool, FakeBackend([{"questions": ["Is there a car?"]}]), vision=SeeingFake([{"answer": "yes"}]))
+def test_evaluate_image_tool_uses_the_lineage_prompt(llm, run_plan, pool, session) -> None:
+    llm.install(FakeBackend([{"questions": ["Is there a car?"]}]), vision=SeeingFake([{"answer": "yes"}]))
     result = run_plan([{"id": "g", "tool": "text_to_image", "args": GEN},
                        {"id": "e", "tool": "evaluate_image", "args": {"image": "${g.image}"}}])
     ok(result)
@@ -102,12 +112,12 @@ def test_evaluate_image_tool_uses_the_lineage_prompt(run_plan, pool, session) ->
     assert report["request"] == GEN["prompt"] and report["score"] == 1.0 and report["checked"] is True
 
 
-def test_hires_refine_upscales_patch_by_patch_with_local_prompts(run_plan, pool, session, monkeypatch) -> None:
+def test_hires_refine_upscales_patch_by_patch_with_local_prompts(llm, run_plan, pool, session, monkeypatch) -> None:
     monkeypatch.delenv("LLMGA_VISION", raising=False)
     monkeypatch.setenv("LLMGA_PLANNER", "fake")
     grid_prompts = {"patches": [{"index": i, "prompt": f"local detail {i}"} for i in range(9)]}
     fake = FakeBackend([grid_prompts])
-    backends.install(pool, fake)
+    llm.install(fake)
     result = run_plan([{"id": "g", "tool": "text_to_image", "args": GEN},
                        {"id": "h", "tool": "hires_refine", "args": {"image": "${g.image}", "scale": 2.0, "patch": 32, "overlap": 8,
                                                                    "strength": 0.5, "steps": 2}}])
@@ -120,18 +130,18 @@ def test_hires_refine_upscales_patch_by_patch_with_local_prompts(run_plan, pool,
     assert pixels.std() > 0
 
 
-def test_story_tools(run_plan, pool, session, registry) -> None:
-    backends.install(pool, FakeBackend([STORY]))
+def test_story_tools(llm, run_plan, pool, session, registry) -> None:
+    llm.install(FakeBackend([STORY]))
     result = run_plan([{"id": "s", "tool": "plan_story", "args": {"story": "Mia finds a lost dog", "max_scenes": 3}}])
     ok(result)
     plan = json.loads(session.handle(result.steps["s"].outputs["text"]).text())
     assert len(plan["scene_prompts"]) == 3 and all("yellow raincoat" in p for p in plan["scene_prompts"][:2])
 
 
-def test_story_to_video_makes_each_scene_and_joins_them(run_plan, pool, session) -> None:
+def test_story_to_video_makes_each_scene_and_joins_them(llm, run_plan, pool, session) -> None:
     two = json.loads(json.dumps(STORY))
     two["scenes"] = STORY["scenes"][:2]
-    backends.install(pool, FakeBackend([two]))
+    llm.install(FakeBackend([two]))
     args = {"story": "Mia finds a lost dog", "max_scenes": 2, "frames": 2, "steps": 2, "width": 32, "height": 32, "fps": 4, "seed": 1}
     result = run_plan([{"id": "v", "tool": "story_to_video", "args": args}])
     ok(result)

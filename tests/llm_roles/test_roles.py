@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from agent.llm.fake import FakeBackend, ScriptExhausted
-from tests.roles.conftest import SeeingFake
+from tests.llm_roles.conftest import SeeingFake
 from tools.errors import ToolFailure
 from tools.llm.caption import caption
 from tools.llm.evaluate import Report, evaluate_image, generate_with_retry
@@ -129,7 +129,7 @@ def test_story_video_plan_joins_scenes_four_at_a_time() -> None:
     many = json.loads(json.dumps(STORY))
     many["scenes"] = [dict(STORY["scenes"][0]) for _ in range(6)]
     many["scenes"][5]["entities"] = ["Rex"]
-    plan = video_plan(StoryPlan.model_validate(many), {"text_to_video", "concat_clips"}, frames=4, seed=5)
+    plan = Plan.model_validate(video_plan(StoryPlan.model_validate(many), {"text_to_video", "concat_clips"}, frames=4, seed=5))
     ids = [s.id for s in plan.steps]
     assert ids == [f"scene_{i}" for i in range(1, 7)] + ["join_1", "join_2"]
     join_1, join_2 = plan.steps[6].args, plan.steps[7].args
