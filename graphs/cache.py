@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools.artifacts import Artifact, Session, Workspace
+from tools.artifacts import Artifact, Session, Workspace, crash_point
 from tools.errors import InputError
 
 
@@ -46,8 +46,11 @@ class StepCache:
         if not path.exists():
             return None
         try:
-            entry = {k: CachedOutput.model_validate(v) for k, v in json.loads(path.read_text()).items()}
-        except (ValueError, OSError):
+            raw = json.loads(path.read_bytes())
+            entry = {k: CachedOutput.model_validate(v) for k, v in raw.items()} if isinstance(raw, dict) else None
+        except (ValueError, OSError, RecursionError):
+            return None
+        if not entry:  # damaged or hand-edited: a miss, never an error
             return None
         found = {}
         for name, out in entry.items():
@@ -66,6 +69,11 @@ class StepCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {k: CachedOutput(session=session.id, artifact=a.id, sha256=a.sha256).model_dump() for k, a in outputs.items()}
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(entry, handle)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(entry, handle)
+            crash_point("cache")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -66,6 +66,8 @@ class Event:
     fraction: float = 0.0
     note: str = ""
     result: StepResult | None = None
+    preview: Any = None
+    """A small PIL image of the work in progress, where the tool gives one (diffusion steps do)."""
 
 
 def _no_events(event: Event) -> None:
@@ -172,7 +174,7 @@ class Executor:
             recipe = {"tool": tool.name, "args": params.model_dump(mode="json"), "seed": seed, "models": models, "parents": parents}
 
             if self.cache is not None and (hit := self.cache.lookup(sig)) is not None:
-                outputs = {name: self._adopt(source, artifact, recipe) for name, (source, artifact) in hit.items()}
+                outputs = self._adopt(hit, recipe)
                 if any(source.root != self.session.root for source, _ in hit.values()):
                     self.cache.store(sig, self.session, outputs)  # later hits here reuse the copy
                 return finish(StepResult(step.id, tool.name, "cached", {k: a.id for k, a in outputs.items()}))
@@ -184,7 +186,7 @@ class Executor:
                 seed=seed,
                 scratch_parent=self.session.root,
                 models=self.models,
-                report=lambda s, fraction, note: self.on_event(Event("progress", s, tool.name, fraction, note)),
+                report=lambda s, fraction, note, preview=None: self.on_event(Event("progress", s, tool.name, fraction, note, preview=preview)),
                 cancelled=self.cancel,
                 llm=self.llm,
             )
@@ -201,33 +203,31 @@ class Executor:
             return finish(StepResult(step.id, tool.name, "failed", error=describe_failure(exc)))
 
     def _store(self, tool: str, declared: dict[str, Kind], produced: Any, recipe: dict[str, Any]) -> dict[str, Artifact]:
-        """Turn a tool's return value into artifacts; all of them or none."""
+        """Turn a tool's return value into artifacts; all of them or none (one ``add_many`` commit:
+        a crash or a refused output leaves no step half stored)."""
         if not isinstance(produced, dict) or set(produced) != set(declared):
             got = sorted(produced) if isinstance(produced, dict) else type(produced).__name__
             raise LlmgaError(f"tool {tool} returned {got}, but declares outputs {sorted(declared)}")
-        stored: dict[str, Artifact] = {}
-        try:
-            for name, value in produced.items():
-                meta: dict[str, Any] = {}
-                if isinstance(value, Produced):
-                    value, meta = value.value, value.meta
-                _check_value(tool, name, declared[name], value)
-                stored[name] = self.session.add(declared[name], value, meta=meta, **recipe)
-        except BaseException:
-            for artifact in stored.values():
-                self.session.remove(artifact.id)
-            raise
-        return stored
+        items = []
+        for name, value in produced.items():
+            meta: dict[str, Any] = {}
+            if isinstance(value, Produced):
+                value, meta = value.value, value.meta
+            _check_value(tool, name, declared[name], value)
+            items.append((declared[name], value, meta))
+        return dict(zip(produced, self.session.add_many(items, **recipe), strict=True))
 
-    def _adopt(self, source: Session, artifact: Artifact, recipe: dict[str, Any]) -> Artifact:
-        """Use a cached artifact: as it is in the same session, copied in from another one."""
-        if source.root == self.session.root:
-            return artifact
-        value: Any = source.path(artifact)
-        if artifact.kind in (Kind.IMAGE, Kind.MASK):
-            value = Image.open(value)
-        meta = {**artifact.meta, "cached_from": f"{source.id}/{artifact.id}"}
-        return self.session.add(artifact.kind, value, meta=meta, **recipe)
+    def _adopt(self, hit: dict[str, tuple[Session, Artifact]], recipe: dict[str, Any]) -> dict[str, Artifact]:
+        """Use a cached step: as it is in the same session, copied in (all outputs at once) from another."""
+        if all(source.root == self.session.root for source, _ in hit.values()):
+            return {name: artifact for name, (_, artifact) in hit.items()}
+        items = []
+        for source, artifact in hit.values():
+            value: Any = source.path(artifact)
+            if artifact.kind in (Kind.IMAGE, Kind.MASK):
+                value = Image.open(value)
+            items.append((artifact.kind, value, {**artifact.meta, "cached_from": f"{source.id}/{artifact.id}"}))
+        return dict(zip(hit, self.session.add_many(items, **recipe), strict=True))
 
     def _sub_runner(self, ctx: ToolContext) -> Callable[[dict[str, Any]], SubRun] | None:
         """The plan runner a composite tool gets: same session, cache, models, LLMs and events."""

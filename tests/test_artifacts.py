@@ -92,7 +92,7 @@ def test_read_image_guards(tmp_path: Path, car_png: Path):
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(InputError, match="not a readable image"):
         read_image(corrupt, Limits())
-    with pytest.raises(InputError, match="over the 0 MP limit"):
+    with pytest.raises(InputError, match="over the 0.001 MP limit"):
         read_image(car_png, Limits(max_pixels=1000))
     with pytest.raises(InputError, match="MiB limit"):
         read_image(car_png, Limits(max_file_bytes=100))

@@ -1,16 +1,21 @@
 """Artifacts: typed files in a session folder, each with the recipe that made it.
 
-An artifact is a file plus a JSON sidecar (``image-3.png`` + ``image-3.artifact.json``). The sidecar is
-written last, so an artifact exists exactly when its sidecar does: a crash mid-write leaves no
-half artifact behind. Ids are ``<kind>-<n>``: short enough for an LLM to cite, stable on disk.
+An artifact is a file plus a JSON sidecar (``image-3.png`` + ``image-3.artifact.json``). A data file
+is written whole under a temp name and only then given its id (a hard link, which fails if the id is
+taken), and the sidecar comes last, so an artifact exists exactly when its sidecar does: a crash
+mid-write leaves no empty or half file under an artifact's name. The outputs of one step commit
+together: each sidecar lists its siblings and counts only when all of them are on disk.
+Ids are ``<kind>-<n>``: short enough for an LLM to cite, stable on disk.
 PNG files also carry their recipe in a text chunk, so an image alone says how to remake it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,12 +24,15 @@ import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tools.errors import InputError, LlmgaError
+from tools.errors import InputError, LimitError, LlmgaError
+
+log = logging.getLogger(__name__)
 
 
 class Kind(StrEnum):
@@ -53,10 +61,46 @@ SIDECAR = ".artifact.json"
 
 
 class Limits(BaseModel):
-    """Input guards: a corrupt or huge file must fail with a message, not exhaust memory."""
+    """Every size budget, in one place, for what is read *and* what is written.
 
-    max_pixels: int = 64_000_000
-    max_file_bytes: int = 512 * 1024 * 1024
+    A corrupt or huge input must fail with a message, not exhaust memory; an output over a budget
+    is refused before it is stored (``Session.add``), and a plan whose predicted outputs are over
+    it is refused before it runs (``graphs.plan.bind``, from each tool's ``output_sizes``).
+    """
+
+    max_pixels: int = Field(64_000_000, ge=1, description="one image, mask or video frame, read or written")
+    max_file_bytes: int = Field(512 * 1024 * 1024, ge=1, description="one file, read or written")
+    max_duration_s: float = Field(600.0, gt=0, description="one video or audio artifact, imported or written")
+
+    def check_pixels(self, width: int, height: int, what: str) -> None:
+        if width * height > self.max_pixels:
+            raise LimitError(f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the {self.max_pixels / 1e6:g} MP limit")
+
+    def check_bytes(self, size: int, what: str) -> None:
+        if size > self.max_file_bytes:
+            raise LimitError(f"{what} is {size / 2**20:.1f} MiB, over the {self.max_file_bytes / 2**20:g} MiB limit")
+
+    def check_duration(self, seconds: float, what: str) -> None:
+        if seconds > self.max_duration_s:
+            raise LimitError(f"{what} lasts {seconds:.1f} s, over the {self.max_duration_s:g} s limit")
+
+    def check_meta(self, meta: dict[str, Any], what: str) -> None:
+        """The budgets a tool's reported metadata (width, height, duration) must keep."""
+        width, height, duration = meta.get("width"), meta.get("height"), meta.get("duration")
+        if isinstance(width, int) and isinstance(height, int):
+            self.check_pixels(width, height, what)
+        if isinstance(duration, int | float):
+            self.check_duration(float(duration), what)
+
+
+TEST_CRASH_ENV = "LLMGA_TEST_CRASH_AT"
+"""Names a write point (``reserve``, ``encode``, ``data``, ``sidecar``, ``cache``) at which the process
+dies at once, as a kill would: the crash tests use it to prove every point leaves the store whole."""
+
+
+def crash_point(name: str) -> None:
+    if os.environ.get(TEST_CRASH_ENV) == name:
+        os._exit(86)
 
 
 class Box(BaseModel):
@@ -106,12 +150,17 @@ class Artifact(BaseModel):
     created_at: datetime
     sha256: str
     meta: dict[str, Any] = Field(default_factory=dict)
+    siblings: list[str] = Field(default_factory=list, description="the other outputs of the same step; committed together")
 
     @model_validator(mode="after")
     def _id_matches_kind(self) -> Artifact:
         match = ARTIFACT_ID.match(self.id)
         if not match or match.group(1) != self.kind.value:
             raise ValueError(f"artifact id {self.id!r} does not fit kind {self.kind}")
+        if self.file != f"{self.id}{EXTENSION[self.kind]}":  # a sidecar may only point at its own file, in its own folder
+            raise ValueError(f"artifact {self.id} names file {self.file!r}; it must be {self.id}{EXTENSION[self.kind]}")
+        if not all(ARTIFACT_ID.match(s) for s in self.siblings):
+            raise ValueError(f"artifact {self.id} lists a malformed sibling id")
         return self
 
     def summary(self) -> str:
@@ -151,16 +200,10 @@ def read_image(path: Path, limits: Limits, *, mask: bool = False) -> Image.Image
         size = path.stat().st_size
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    if size > limits.max_file_bytes:
-        raise InputError(f"{path.name} is {size / 2**20:.0f} MiB, over the {limits.max_file_bytes / 2**20:.0f} MiB limit")
+    limits.check_bytes(size, path.name)
     try:
         with Image.open(path) as img:
-            width, height = img.size
-            if width * height > limits.max_pixels:
-                raise InputError(
-                    f"{path.name} is {width}x{height} = {width * height / 1e6:.1f} MP, over the "
-                    f"{limits.max_pixels / 1e6:.0f} MP limit"
-                )
+            limits.check_pixels(*img.size, path.name)
             img.load()
             out = img.convert("L" if mask else "RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
@@ -184,14 +227,20 @@ class ArtifactHandle:
     def kind(self) -> Kind:
         return self.artifact.kind
 
+    @property
+    def limits(self) -> Limits:
+        """The budgets of the session this artifact lives in; a tool checks its output size against
+        them before it allocates (``limits.check_pixels``)."""
+        return self._limits
+
     def image(self) -> Image.Image:
         return read_image(self.path, self._limits, mask=self.kind is Kind.MASK)
 
     def layout(self) -> Layout:
-        return Layout.model_validate_json(self.path.read_text())
+        return Layout.model_validate_json(self.path.read_text(encoding="utf-8"))
 
     def text(self) -> str:
-        return self.path.read_text()
+        return self.path.read_text(encoding="utf-8")
 
     def recorded_prompt(self, depth: int = 8) -> tuple[str, str] | None:
         """The prompt that made this artifact, walking back through image/video parents (a resize
@@ -221,6 +270,67 @@ def _atomic_write(dest: Path, write: Any) -> None:
         raise
 
 
+def _write_bytes(data: bytes) -> Any:
+    """A writer for ``_atomic_write``/``Session._place`` (the ``encode`` crash point sits half-way)."""
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data[: len(data) // 2])
+        crash_point("encode")
+        handle.write(data[len(data) // 2 :])
+
+    return write
+
+
+def _decode_text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+
+
+def load_import(path: Path, kind: Kind, limits: Limits) -> tuple[Any, str]:
+    """Check a user's file as ``kind`` without storing anything: the value to store and its hash.
+
+    Everything an import can refuse is refused here (missing, too big, undecodable, not UTF-8, a
+    video without a video stream), so callers can check attachments before they create a session.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    limits.check_bytes(path.stat().st_size, path.name)
+    if kind in (Kind.IMAGE, Kind.MASK):
+        img = read_image(path, limits, mask=kind is Kind.MASK)
+        return img, _pixel_hash(img)
+    if kind in (Kind.TEXT, Kind.LAYOUT):
+        text = _decode_text(path.read_bytes(), path.name)
+        if kind is Kind.TEXT:
+            return text, hashlib.sha256(text.encode()).hexdigest()
+        try:
+            layout = Layout.model_validate_json(text)
+        except ValueError as exc:
+            raise InputError(f"{path.name} is not a valid layout: {exc}") from None
+        return layout, hashlib.sha256(layout.model_dump_json(indent=2).encode()).hexdigest()
+    _probe_media(path, kind, limits)
+    return path, content_hash(kind, path)
+
+
+def _probe_media(path: Path, kind: Kind, limits: Limits) -> None:
+    """A video or audio file must open, hold the stream its kind needs and keep the budgets."""
+    from tools.media.av_io import probe  # PyAV is heavy: only imports of media pay for it
+
+    try:
+        info = probe(path)
+    except LlmgaError as exc:
+        raise InputError(str(exc)) from None
+    if kind is Kind.VIDEO:
+        if not info.has_video:
+            raise InputError(f"{path.name} holds no video stream; it cannot be imported as a video")
+        limits.check_pixels(info.width, info.height, f"{path.name} (a frame)")
+    elif not info.audio:
+        raise InputError(f"{path.name} holds no audio stream; it cannot be imported as audio")
+    limits.check_duration(info.duration, path.name)
+
+
 def _encode_png(img: Image.Image, recipe: dict[str, Any]) -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_text(PNG_RECIPE_KEY, json.dumps(recipe, sort_keys=True, default=str))
@@ -237,46 +347,92 @@ def png_recipe(path: Path) -> dict[str, Any] | None:
 
 
 class Session:
-    """One conversation's or workflow run's folder of artifacts."""
+    """One conversation's or workflow run's folder of artifacts.
+
+    ``created`` lists the ids this handle stored, so a caller can take back exactly its own
+    writes (never another process's) when a run is abandoned; ``is_new`` says whether the
+    workspace made the folder for this handle.
+    """
 
     def __init__(self, root: Path, limits: Limits | None = None):
         self.root = root
         self.id = root.name
         self.limits = limits or Limits()
+        self.is_new = False
+        self.created: list[str] = []
         self._lock = threading.Lock()
         self._next: dict[Kind, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
+    def _sidecar(self, artifact_id: str) -> Path:
+        return self.root / f"{artifact_id}{SIDECAR}"
+
+    def _load(self, artifact_id: str) -> Artifact | None:
+        """The sidecar's artifact; None when it is missing, damaged or not this id's.
+
+        A sidecar is data anyone could have edited: it must validate, name itself, and point only
+        at its own file in this folder (the model's validator), or it does not count.
+        """
+        try:
+            artifact = Artifact.model_validate_json(self._sidecar(artifact_id).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring damaged sidecar %s in session %s: %s", artifact_id, self.id, str(exc).splitlines()[0])
+            return None
+        if artifact.id != artifact_id:
+            log.warning("ignoring sidecar %s in session %s: it describes %s", artifact_id, self.id, artifact.id)
+            return None
+        return artifact
+
+    def _committed(self, artifact: Artifact, present: set[str] | None = None) -> bool:
+        """True when every sibling of the artifact's step is on disk too (all-or-nothing commit)."""
+        if present is not None:
+            return all(s in present for s in artifact.siblings)
+        return all(self._sidecar(s).exists() for s in artifact.siblings)
+
     def artifacts(self) -> list[Artifact]:
-        found = []
-        for sidecar in self.root.glob(f"*{SIDECAR}"):
-            if ARTIFACT_ID.match(sidecar.name.removesuffix(SIDECAR)):
-                found.append(Artifact.model_validate_json(sidecar.read_text()))
+        ids = [
+            name
+            for sidecar in self.root.glob(f"*{SIDECAR}")
+            if ARTIFACT_ID.match(name := sidecar.name.removesuffix(SIDECAR))
+        ]
+        present = set(ids)
+        found = [a for i in ids if (a := self._load(i)) is not None and self._committed(a, present)]
         return sorted(found, key=lambda a: (a.created_at, a.kind.value, int(a.id.rsplit("-", 1)[1])))
 
     def get(self, artifact_id: str) -> Artifact:
-        sidecar = self.root / f"{artifact_id}{SIDECAR}"
-        if not ARTIFACT_ID.match(artifact_id) or not sidecar.exists():
+        artifact = self._load(artifact_id) if ARTIFACT_ID.match(artifact_id) else None
+        if artifact is None or not self._committed(artifact):
             raise InputError(f"no artifact '{artifact_id}' in session {self.id}")
-        return Artifact.model_validate_json(sidecar.read_text())
+        return artifact
 
     def exists(self, artifact_id: str) -> bool:
-        return bool(ARTIFACT_ID.match(artifact_id)) and (self.root / f"{artifact_id}{SIDECAR}").exists()
+        try:
+            self.get(artifact_id)
+        except InputError:
+            return False
+        return True
 
     def path(self, artifact: Artifact) -> Path:
-        return self.root / artifact.file
+        path = self.root / artifact.file
+        if path.parent != self.root:  # Artifact validates the name; this keeps a hand-built one in too
+            raise InputError(f"artifact {artifact.id} points outside session {self.id}")
+        return path
 
     def handle(self, artifact_id: str) -> ArtifactHandle:
         artifact = self.get(artifact_id)
         return ArtifactHandle(artifact, self.path(artifact), self.limits)
 
     # -- writing -----------------------------------------------------------------------------
-    def _reserve(self, kind: Kind) -> tuple[str, Path]:
-        """Claim the next free id by exclusively creating its (still empty) data file.
+    def _place(self, kind: Kind, write: Callable[[str], Callable[[BinaryIO], None]]) -> tuple[str, Path]:
+        """Write a data file whole, then give it the next free id.
 
-        The exclusive create makes the claim safe across threads and processes; the folder is
-        scanned once per kind, after that a counter is enough. The empty file is not an artifact
-        yet: that takes the sidecar, written last.
+        ``write(id)`` returns the writer for that id (a PNG records its id in its recipe). The
+        bytes go to a temp file; a hard link then claims ``<id><ext>``, and fails if the name is
+        taken, which makes the claim safe across threads and processes. So a file under an
+        artifact's name is always complete: a kill leaves at most a hidden temp file. The folder
+        is scanned once per kind, after that a counter is enough.
         """
         with self._lock:
             if kind not in self._next:
@@ -286,15 +442,70 @@ class Session:
                     if (m := ARTIFACT_ID.match(p.name.lstrip(".").split(".")[0])) and m.group(1) == kind.value
                 ]
                 self._next[kind] = max(taken, default=0) + 1
-            while True:
+        while True:
+            with self._lock:
                 artifact_id = f"{kind.value}-{self._next[kind]}"
                 self._next[kind] += 1
-                dest = self.root / f"{artifact_id}{EXTENSION[kind]}"
+            dest = self.root / f"{artifact_id}{EXTENSION[kind]}"
+            if dest.exists() or self._sidecar(artifact_id).exists():
+                continue
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{artifact_id}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    write(artifact_id)(handle)
+                crash_point("reserve")
                 try:
-                    os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                    return artifact_id, dest
+                    os.link(tmp, dest)
                 except FileExistsError:
                     continue
+                except OSError as exc:  # a file system without hard links: claim by exclusive create
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                        raise
+                    try:
+                        os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                    except FileExistsError:
+                        continue
+                    os.replace(tmp, dest)
+                return artifact_id, dest
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+
+    def _prepare(self, kind: Kind, value: Any, meta: dict[str, Any]) -> Any:
+        """Turn what a tool returned into a storable value and check it against the budgets."""
+        if kind in (Kind.IMAGE, Kind.MASK) and isinstance(value, Path):
+            value = read_image(value, self.limits, mask=kind is Kind.MASK)
+        elif kind in (Kind.LAYOUT, Kind.TEXT) and isinstance(value, Path):
+            value, _ = load_import(value, kind, self.limits)
+        expected = {Kind.IMAGE: Image.Image, Kind.MASK: Image.Image, Kind.LAYOUT: Layout, Kind.TEXT: str}.get(kind, Path)
+        if not isinstance(value, expected):
+            raise LlmgaError(f"cannot store a {type(value).__name__} as a {kind} artifact")
+        what = f"the {kind.value} to store"
+        if isinstance(value, Image.Image):
+            self.limits.check_pixels(value.width, value.height, what)
+        elif isinstance(value, Path):
+            self.limits.check_bytes(value.stat().st_size, what)
+            self.limits.check_meta(meta, what)
+        elif isinstance(value, str):
+            self.limits.check_bytes(len(value.encode()), what)
+        return value
+
+    def _write(self, kind: Kind, value: Any, recipe: dict[str, Any], meta: dict[str, Any]) -> tuple[str, Path, str]:
+        """Store one data file; returns its id, path and content hash (meta gains sizes)."""
+        if isinstance(value, Image.Image):
+            img = value.convert("L" if kind is Kind.MASK else "RGB")
+            meta.update(width=img.width, height=img.height)
+            digest = _pixel_hash(img)
+            artifact_id, dest = self._place(kind, lambda aid: _write_bytes(_encode_png(img, {"id": aid, **recipe})))
+            return artifact_id, dest, digest
+        if isinstance(value, Path):
+            artifact_id, dest = self._place(kind, lambda aid: lambda h: _copy(value, h))
+            return artifact_id, dest, content_hash(kind, dest)
+        if isinstance(value, Layout):
+            meta.update(width=value.width, height=value.height, boxes=len(value.boxes))
+            value = value.model_dump_json(indent=2)
+        data = value.encode()
+        artifact_id, dest = self._place(kind, lambda aid: _write_bytes(data))
+        return artifact_id, dest, hashlib.sha256(data).hexdigest()
 
     def add(
         self,
@@ -313,83 +524,79 @@ class Session:
         ``value`` is a PIL image (image, mask), a ``Layout`` (layout), a ``str`` (text), or a
         ``Path`` to a finished file (video, audio, or any kind copied from elsewhere).
         """
-        meta = dict(meta or {})
-        kind = Kind(kind)
-        if kind in (Kind.IMAGE, Kind.MASK) and isinstance(value, Path):
-            value = read_image(value, self.limits, mask=kind is Kind.MASK)
-        elif kind is Kind.LAYOUT and isinstance(value, Path):
-            value = Layout.model_validate_json(value.read_text())
-        elif kind is Kind.TEXT and isinstance(value, Path):
-            value = value.read_text()
-        expected = {Kind.IMAGE: Image.Image, Kind.MASK: Image.Image, Kind.LAYOUT: Layout, Kind.TEXT: str}.get(kind, Path)
-        if not isinstance(value, expected):
-            raise LlmgaError(f"cannot store a {type(value).__name__} as a {kind} artifact")
+        return self.add_many([(kind, value, meta or {})], tool=tool, args=args, seed=seed, models=models, parents=parents)[0]
 
-        artifact_id, dest = self._reserve(kind)
-        recipe = {"id": artifact_id, "tool": tool, "args": args or {}, "seed": seed, "models": models or [], "parents": parents or {}}
+    def add_many(
+        self,
+        items: list[tuple[Kind, Any, dict[str, Any]]],
+        *,
+        tool: str,
+        args: dict[str, Any] | None = None,
+        seed: int | None = None,
+        models: list[str] | None = None,
+        parents: dict[str, str] | None = None,
+    ) -> list[Artifact]:
+        """Store one step's outputs, all or none: ``(kind, value, meta)`` each, one recipe.
+
+        Every value is checked against the budgets before anything is written; the data files
+        go first, then the sidecars, each listing its siblings, so the set becomes visible only
+        when its last sidecar lands (a crash in between leaves none of them visible).
+        """
+        prepared = [(Kind(kind), self._prepare(Kind(kind), value, dict(meta)), dict(meta)) for kind, value, meta in items]
+        recipe = {"tool": tool, "args": args or {}, "seed": seed, "models": models or [], "parents": parents or {}}
+        written: list[tuple[str, Path, str, Kind, dict[str, Any]]] = []
+        sidecars: list[Path] = []
         try:
-            if isinstance(value, Image.Image):
-                img = value.convert("L" if kind is Kind.MASK else "RGB")
-                meta.update(width=img.width, height=img.height)
-                digest = _pixel_hash(img)
-                data = _encode_png(img, recipe)
-                _atomic_write(dest, lambda h: h.write(data))
-            elif isinstance(value, Path):
-                with value.open("rb") as src:
-                    _atomic_write(dest, lambda h: shutil.copyfileobj(src, h))
-                digest = content_hash(kind, dest)
-            else:
-                if isinstance(value, Layout):
-                    meta.update(width=value.width, height=value.height, boxes=len(value.boxes))
-                    value = value.model_dump_json(indent=2)
-                data = value.encode()
-                digest = hashlib.sha256(data).hexdigest()
-                _atomic_write(dest, lambda h: h.write(data))
-            artifact = Artifact(
-                id=artifact_id,
-                kind=kind,
-                file=dest.name,
-                tool=tool,
-                args=args or {},
-                seed=seed,
-                models=models or [],
-                parents=parents or {},
-                created_at=datetime.now(UTC),
-                sha256=digest,
-                meta=meta,
-            )
-            payload = artifact.model_dump_json(indent=2).encode()
-            _atomic_write(self.root / f"{artifact_id}{SIDECAR}", lambda h: h.write(payload))
+            for kind, value, meta in prepared:
+                artifact_id, dest, digest = self._write(kind, value, recipe, meta)
+                written.append((artifact_id, dest, digest, kind, meta))
+            crash_point("data")
+            ids = [w[0] for w in written]
+            artifacts = [
+                Artifact(id=artifact_id, kind=kind, file=dest.name, created_at=datetime.now(UTC), sha256=digest, meta=meta,
+                         siblings=[i for i in ids if i != artifact_id], **recipe)
+                for artifact_id, dest, digest, kind, meta in written
+            ]
+            for number, artifact in enumerate(artifacts):
+                if number:
+                    crash_point("sidecar")
+                payload = artifact.model_dump_json(indent=2).encode()
+                sidecar = self._sidecar(artifact.id)
+                _atomic_write(sidecar, lambda h: h.write(payload))
+                sidecars.append(sidecar)
         except BaseException:
-            dest.unlink(missing_ok=True)
+            for path in [*sidecars, *(w[1] for w in written)]:
+                path.unlink(missing_ok=True)
             raise
-        return artifact
+        with self._lock:
+            self.created.extend(a.id for a in artifacts)
+        return artifacts
 
     def import_file(self, path: Path, kind: Kind) -> Artifact:
         """Bring a user's file into the session, reusing an identical earlier import."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"no such file: {path}")
-        if kind in (Kind.IMAGE, Kind.MASK):
-            value: Any = read_image(path, self.limits, mask=kind is Kind.MASK)
-            digest = _pixel_hash(value)
-        elif kind is Kind.LAYOUT:
-            try:
-                value = Layout.model_validate_json(path.read_text())
-            except ValueError as exc:
-                raise InputError(f"{path.name} is not a valid layout: {exc}") from None
-            digest = hashlib.sha256(value.model_dump_json(indent=2).encode()).hexdigest()
-        else:
-            value, digest = path, content_hash(kind, path)
+        value, digest = load_import(Path(path), kind, self.limits)
         for earlier in self.artifacts():
             if earlier.tool == "import" and earlier.kind == kind and earlier.sha256 == digest:
                 return earlier
-        return self.add(kind, value, tool="import", args={"source": path.name})
+        return self.add(kind, value, tool="import", args={"source": Path(path).name})
 
     def remove(self, artifact_id: str) -> None:
+        """Delete an artifact (sidecar first, so it stops counting before its file goes)."""
         artifact = self.get(artifact_id)
-        (self.root / f"{artifact_id}{SIDECAR}").unlink()
+        self._sidecar(artifact_id).unlink(missing_ok=True)
         self.path(artifact).unlink(missing_ok=True)
+
+    def take_back(self, since: int = 0) -> None:
+        """Remove the artifacts this handle stored after ``created[since]``: a run's own writes only."""
+        for artifact_id in reversed(self.created[since:]):
+            if self.exists(artifact_id):
+                self.remove(artifact_id)
+        del self.created[since:]
+
+
+def _copy(source: Path, handle: BinaryIO) -> None:
+    with source.open("rb") as src:
+        shutil.copyfileobj(src, handle)
 
 
 class Workspace:
@@ -407,29 +614,74 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
+    def ensure(self, folder: Path | None = None) -> Path:
+        """Make (if needed) a folder of the workspace; a workspace that is a file, or cannot be
+        written, is one clear message instead of an OSError from deep inside a run."""
+        folder = folder or self.root
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise InputError(f"workspace {self.root}: {folder} exists and is not a folder") from None
+        except OSError as exc:
+            raise InputError(f"cannot create {folder} in workspace {self.root}: {exc.strerror or exc}") from None
+        if not folder.is_dir():
+            raise InputError(f"workspace {self.root}: {folder} exists and is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"workspace {self.root}: {folder} is not writable (set LLMGA_WORKSPACE or --workspace)")
+        return folder
+
     def session(self, session_id: str, *, create: bool = False) -> Session:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}", session_id):
             raise InputError(f"invalid session id {session_id!r}: use letters, digits, '-', '_', '.'")
         root = self.sessions_dir / session_id
+        made = False
         if not root.is_dir():
             if not create:
                 raise InputError(f"no session '{session_id}' in {self.sessions_dir}")
-            root.mkdir(parents=True)
-        return Session(root, self.limits)
+            made = self._make(root)
+        session = Session(root, self.limits)
+        session.is_new = made
+        return session
+
+    def _make(self, root: Path) -> bool:
+        """Create a session folder atomically: True if this call made it, False if it existed."""
+        self.ensure(self.sessions_dir)
+        try:
+            root.mkdir()
+        except FileExistsError:
+            if not root.is_dir():
+                raise InputError(f"{root} exists and is not a folder") from None
+            return False
+        except OSError as exc:
+            raise InputError(f"cannot create session folder {root}: {exc.strerror or exc}") from None
+        return True
 
     def new_session(self, prefix: str = "s") -> Session:
+        """A fresh session with a new id; the id is claimed by ``mkdir`` itself, so two processes
+        starting at the same second never share one."""
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        for n in range(1, 1000):
+        for n in range(1, 10_000):
             candidate = f"{prefix}-{stamp}" + (f"-{n}" if n > 1 else "")
-            if not (self.sessions_dir / candidate).exists():
-                return self.session(candidate, create=True)
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}", candidate):
+                raise InputError(f"invalid session prefix {prefix!r}")
+            root = self.sessions_dir / candidate
+            if not root.exists() and self._make(root):
+                session = Session(root, self.limits)
+                session.is_new = True
+                return session
         raise InputError("could not allocate a session id")
 
     def sessions(self) -> list[str]:
         if not self.sessions_dir.is_dir():
             return []
-        dirs = [p for p in self.sessions_dir.iterdir() if p.is_dir()]
-        return [p.name for p in sorted(dirs, key=lambda p: p.stat().st_mtime)]
+        found = []
+        for p in self.sessions_dir.iterdir():
+            try:
+                if p.is_dir():
+                    found.append((p.stat().st_mtime, p.name))
+            except OSError:  # removed while listing
+                continue
+        return [name for _, name in sorted(found)]
 
     def contains(self, path: Path) -> bool:
         return Path(path).resolve().is_relative_to(self.root)

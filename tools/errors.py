@@ -30,6 +30,10 @@ class InputError(UserError):
     """An input file or value cannot be used (unreadable, too large, outside the workspace)."""
 
 
+class LimitError(InputError):
+    """Something read or written is over a size budget (``tools.artifacts.Limits``)."""
+
+
 class PlanError(UserError):
     """A plan or workflow is invalid. ``step`` names the offending step when there is one."""
 
