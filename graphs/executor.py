@@ -21,6 +21,7 @@ from typing import Any, Literal
 from PIL import Image
 from pydantic import ValidationError
 
+from graphs.backends import ExecutionBackend, LocalBackend, ToolCall
 from graphs.cache import StepCache, signature
 from graphs.plan import ArtifactRef, BoundPlan, BoundStep, Plan, Ref, StepRef, bind
 from tools.artifacts import Artifact, Kind, Layout, Session
@@ -115,6 +116,7 @@ class Executor:
         registry: Registry | None = None,
         llm: Any = None,
         cancel: threading.Event | None = None,
+        backend: ExecutionBackend | None = None,
     ):
         """``registry`` lets composite tools run sub-plans; ``llm`` is the ``LLMAccess`` LLM tools
         use; ``cancel``, once set, stops running tools at their next model step and starts no more."""
@@ -126,6 +128,8 @@ class Executor:
         self.registry = registry
         self.llm = llm
         self.cancel = cancel or threading.Event()
+        self.backend = backend or LocalBackend()
+        """Where a step's tool runs (here, or on a Ray worker); everything around the call stays here."""
 
     # -- one step ----------------------------------------------------------------------------
     def _artifact_id(self, ref: Ref, done: dict[str, StepResult]) -> str:
@@ -192,7 +196,8 @@ class Executor:
             )
             ctx.run_plan = self._sub_runner(ctx)
             try:
-                produced = tool().run(ctx, params, **{name: inputs.get(name) for name in tool.inputs})
+                call = ToolCall(tool, params, {name: inputs.get(name) for name in tool.inputs}, ctx, self.session.limits)
+                produced = self.backend.run(call)
                 outputs = self._store(tool.name, tool.outputs, produced, recipe)
             finally:
                 ctx.cleanup()
@@ -241,7 +246,7 @@ class Executor:
             except ValidationError as exc:
                 raise ToolFailure(f"{ctx.step_id}: its sub-plan is invalid: {format_validation_error(exc)}") from None
             child = Executor(self.session, self.cache, models=self.models, max_workers=1, registry=registry, llm=self.llm, cancel=self.cancel,
-                             on_event=lambda e: self.on_event(replace(e, step=f"{ctx.step_id}/{e.step}")))
+                             backend=self.backend, on_event=lambda e: self.on_event(replace(e, step=f"{ctx.step_id}/{e.step}")))
             result = child.run(bind(plan, registry, self.session))
             for step in result.steps.values():
                 ctx.warnings.extend(w for w in step.warnings if w not in ctx.warnings)
