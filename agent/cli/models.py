@@ -1,4 +1,8 @@
-"""`llmga models ...`: which profiles exist, whether their weights are here, and fetching them."""
+"""`llmga models ...`: which profiles exist, whether their weights are here, and fetching them.
+
+Every role counts (image, video, audio): a profile is one file, and check/pull read all of it.
+PROFILE is a bundled name or a path to a .yaml profile file.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ def models_list(rt: Runtime) -> None:
         mark = "*" if name == rt.settings.profile else " "
         click.echo(f"{mark} {name:<11} {profile.description.strip()}")
         for role, spec in profile.roles.items():
-            click.echo(f"    {role:<17} {' + '.join(spec.ids(profile))}")
+            click.echo(f"    {role:<17} {spec.task:<17} {' + '.join(spec.ids(profile))}")
 
 
 @models.command("check")
@@ -32,18 +36,19 @@ def models_list(rt: Runtime) -> None:
 @click.pass_obj
 def models_check(rt: Runtime, profile: str | None) -> None:
     """Say, per model of PROFILE (default: the active one), whether it can load on this machine."""
+    chosen = load_profile(profile or rt.settings.profile)
     ready = True
-    for line in check_profile(load_profile(profile or rt.settings.profile), rt.models.cache_dir):
+    for line in check_profile(chosen, rt.models.cache_dir):
         ready &= line.ok
         click.echo(f"  {'ok     ' if line.ok else 'MISSING'} {line.model}  {line.detail}")
     if not ready:
-        raise ConfigError(f"some weights are missing: run `llmga models pull {profile or rt.settings.profile}`")
+        raise ConfigError(f"some weights are missing: run `llmga models pull {chosen.source}`")
 
 
 @models.command("pull")
-@click.argument("profile")
+@click.argument("profile", required=False)
 @click.pass_obj
-def models_pull(rt: Runtime, profile: str) -> None:
-    """Download PROFILE's weights into the Hugging Face cache (tiny ones are built locally)."""
-    for line in pull_profile(load_profile(profile), rt.models.cache_dir, echo=click.echo):
+def models_pull(rt: Runtime, profile: str | None) -> None:
+    """Download PROFILE's weights (default: the active one) into the Hugging Face cache; tiny ones are built locally."""
+    for line in pull_profile(load_profile(profile or rt.settings.profile), rt.models.cache_dir, echo=click.echo):
         click.echo(f"  ok {line.model}  {line.detail}")

@@ -1,2 +1,2 @@
-"""Shared pieces of the video and audio plugins: file I/O through PyAV, the video/audio model roles of
-each profile, tiny offline builds, and loading through the model pool. No tools live here."""
+"""Shared pieces of the video and audio plugins: file I/O through PyAV, loading their roles of the model
+profile through the model pool, and audiocraft's import. No tools live here."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.errors import ConfigError
-from tools.models.profile import ESTIMATOR_TASKS, TINY_PREFIX, Profile, RoleSpec
+from tools.models.profile import TINY_PREFIX, WHOLE_TASKS, Profile, RoleSpec
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -81,14 +81,25 @@ def missing_weights(profile: Profile, role: str, model: str, exc: BaseException)
     first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
     return ConfigError(
         f"model '{model}' for role '{role}' of profile '{profile.name}' is {where}. "
-        f"Get it with `llmga models pull {profile.name}` on a machine with network access "
+        f"Get it with `llmga models pull {profile.source}` on a machine with network access "
         f"(or copy the Hugging Face cache, HF_HOME), or choose another profile with LLMGA_PROFILE. "
         f"({type(exc).__name__}: {first})"
     )
 
 
-def _load(pool: ModelPool, role: str, spec: RoleSpec, make: Any) -> Any:
+def quiet_loading() -> None:
+    """Silence the libraries' own "Loading pipeline components" / checkpoint-shard bars: they write to the
+    terminal of whoever hosts the pool (CLI, HTTP service, LangGraph's server); llmga reports progress itself."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def guarded_load(pool: ModelPool, role: str, spec: RoleSpec, make: Any) -> Any:
     """Run a ``from_pretrained`` call, turning 'not found / offline' into one clear ConfigError."""
+    quiet_loading()
     try:
         return make()
     except ConfigError:
@@ -152,7 +163,7 @@ def _extras(pool: ModelPool, role: str, spec: RoleSpec) -> dict[str, Any]:
     ref = resolve(pool, spec.model) if spec.model else None
     extras: dict[str, Any] = {}
     if spec.task == "controlnet":
-        extras["controlnet"] = _load(
+        extras["controlnet"] = guarded_load(
             pool, role, spec, lambda: diffusers.ControlNetModel.from_pretrained(ref, dtype=dtype, revision=spec.revision)
         )
     if spec.task == "ledits":
@@ -168,7 +179,7 @@ def _extras(pool: ModelPool, role: str, spec: RoleSpec) -> dict[str, Any]:
             import transformers
 
             cls = getattr(transformers, COMPONENT_CLASSES[name])
-        extras[name] = _load(
+        extras[name] = guarded_load(
             pool, role, spec, lambda cls=cls, name=name: cls.from_pretrained(ref, subfolder=name, dtype=dtype, revision=spec.revision)
         )
     return extras
@@ -178,8 +189,8 @@ def load_pipeline(pool: ModelPool, role: str) -> DiffusionPipeline:
     """The pipeline for ``role`` on the pool's profile, loading only what is not loaded yet."""
     profile = pool.profile
     spec = profile.role(role)
-    if spec.task in ESTIMATOR_TASKS:
-        raise ConfigError(f"role '{role}' of profile '{profile.name}' is a {spec.task} model, not a diffusion pipeline")
+    if spec.task in (*WHOLE_TASKS, "animatediff"):
+        raise ConfigError(f"role '{role}' of profile '{profile.name}' is a {spec.task} model, not an image pipeline")
     if profile.untrained:
         pool.notice_once("untrained", UNTRAINED_NOTICE.format(name=profile.name))
     key = pipeline_key(profile, role)
@@ -188,7 +199,7 @@ def load_pipeline(pool: ModelPool, role: str) -> DiffusionPipeline:
             _, dtype = device_and_dtype(pool.device)
             ref = resolve(pool, spec.model)
             cls = _auto_class(spec.task, None)
-            pipe = _load(pool, role, spec, lambda: cls.from_pretrained(ref, dtype=dtype, revision=spec.revision))
+            pipe = guarded_load(pool, role, spec, lambda: cls.from_pretrained(ref, dtype=dtype, revision=spec.revision))
             return _place(pool, pipe)
 
         return pool.get(key, whole)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tools.errors import ConfigError
-from tools.models.diffusion import _load, device_and_dtype, resolve
+from tools.models.diffusion import device_and_dtype, guarded_load, resolve
 
 if TYPE_CHECKING:
     from tools.models.pool import ModelPool
@@ -62,8 +62,8 @@ def load_estimator(pool: ModelPool, role: str, task: str) -> Estimator:
         ref = resolve(pool, spec.model)
         cls = transformers.AutoModelForDepthEstimation if task == "depth_estimation" else transformers.VitPoseForPoseEstimation
         # fp32 everywhere: estimators are small, and their post-processing expects fp32 outputs
-        model = _load(pool, role, spec, lambda: cls.from_pretrained(ref, revision=spec.revision))
-        processor = _load(pool, role, spec, lambda: transformers.AutoImageProcessor.from_pretrained(ref, revision=spec.revision))
+        model = guarded_load(pool, role, spec, lambda: cls.from_pretrained(ref, revision=spec.revision))
+        processor = guarded_load(pool, role, spec, lambda: transformers.AutoImageProcessor.from_pretrained(ref, revision=spec.revision))
         return Estimator(model.to(device).eval(), processor, device)
 
     return pool.get(f"estimator:{task}:{spec.model_ref()}", loader)

@@ -1,9 +1,10 @@
-"""Model profiles: data files that map roles (``text2img``, ``inpaint``, ``controlnet_canny``...)
-to model ids or local folders.
+"""Model profiles: data files that map roles (``text2img``, ``inpaint``, ``controlnet_canny``,
+``text2video``, ``music``...) to model ids or local folders.
 
 A tool asks for a role, never for a checkpoint, so the same tool runs on tiny untrained models in
 tests and on SD 1.5 / SDXL / LLMGA weights on a GPU machine by switching ``LLMGA_PROFILE``.
-Profiles live in ``tools/models/profiles/*.yaml`` (package data); a path to any ``.yaml`` works too.
+One file per profile holds its image, video and audio roles: ``tools/models/profiles/<name>.yaml``
+(package data); a path to any ``.yaml`` works too.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from tools.errors import ConfigError
 
 Task = Literal[
-    "text2img", "img2img", "inpaint", "controlnet", "instruct_pix2pix", "gligen", "ledits", "depth_estimation", "pose_estimation"
+    "text2img", "img2img", "inpaint", "controlnet", "instruct_pix2pix", "gligen", "ledits", "depth_estimation", "pose_estimation",
+    "animatediff", "svd", "musicgen", "audiogen",
 ]
 ESTIMATOR_TASKS = ("depth_estimation", "pose_estimation")
 """Condition extractors for ControlNet: transformers models, loaded whole (never a pipeline sibling)."""
+WHOLE_TASKS = (*ESTIMATOR_TASKS, "svd", "musicgen", "audiogen")
+"""Tasks whose model loads by itself: ``model`` only, no ``base`` or ``components``."""
+ADAPTER_TASKS = ("controlnet", "animatediff")
+"""Tasks that put ``model`` (a ControlNet, a motion adapter) on the pipeline of the ``base`` role."""
 TINY_PREFIX = "tiny:"
 
 
@@ -40,18 +46,22 @@ class RoleSpec(BaseModel):
     base: str | None = Field(None, description="role whose pipeline this one shares modules with")
     components: list[Literal["unet", "vae", "text_encoder"]] = Field(default_factory=list)
     revision: str | None = None
+    variant: str | None = Field(None, description="weight variant loaded and pulled instead of the full-precision files (fp16)")
+    requires: list[str] = Field(
+        default_factory=list, description="other hub models the loader fetches by itself (audiocraft's T5), checked and pulled too"
+    )
     note: str = ""
 
     @model_validator(mode="after")
     def _complete(self) -> RoleSpec:
         if self.base is None and self.model is None:
             raise ValueError("a role needs `model`, or `base` to share another role's pipeline")
-        if self.task == "controlnet" and (self.base is None or self.model is None):
-            raise ValueError("a controlnet role needs `base` (the pipeline) and `model` (the ControlNet)")
+        if self.task in ADAPTER_TASKS and (self.base is None or self.model is None):
+            raise ValueError(f"a {self.task} role needs `base` (the role whose pipeline it extends) and `model` (what it adds)")
         if self.components and (self.base is None or self.model is None):
             raise ValueError("`components` needs both `base` and `model`")
-        if self.task in ESTIMATOR_TASKS and (self.model is None or self.base is not None or self.components):
-            raise ValueError(f"a {self.task} role needs `model` only (a transformers checkpoint), no `base` or `components`")
+        if self.task in WHOLE_TASKS and (self.model is None or self.base is not None or self.components):
+            raise ValueError(f"a {self.task} role needs `model` only, no `base` or `components`")
         return self
 
     @property
@@ -78,10 +88,18 @@ class Profile(BaseModel):
     description: str
     untrained: bool = False
     roles: dict[str, RoleSpec]
+    _source: str = PrivateAttr("")
+
+    @property
+    def source(self) -> str:
+        """What names this profile on the command line: its bundled name, or the file it came from."""
+        return self._source or self.name
 
     @model_validator(mode="after")
     def _bases_exist(self) -> Profile:
         for role, spec in self.roles.items():
+            if spec.task == "animatediff" and spec.base in self.roles and self.roles[spec.base].task != "text2img":
+                raise ValueError(f"role {role!r}: an animatediff role's base must be a text2img role, not {self.roles[spec.base].task!r}")
             seen = {role}
             base = spec.base
             while base is not None:
@@ -101,13 +119,12 @@ class Profile(BaseModel):
                 f"profile '{self.name}' has no model for role '{role}'; it has: {', '.join(sorted(self.roles))}"
             ) from None
 
-    def hub_models(self) -> list[str]:
-        """Hub ids (and local folders) the profile needs, without tiny builds, in order."""
-        found: list[str] = []
-        for spec in self.roles.values():
-            if spec.model and not spec.is_tiny and spec.model not in found:
-                found.append(spec.model)
-        return found
+    def role_of(self, role: str, task: str) -> RoleSpec:
+        """``role``, checked to be a ``task`` model (a video tool must not load an image pipeline)."""
+        spec = self.role(role)
+        if spec.task != task:
+            raise ConfigError(f"role '{role}' of profile '{self.name}' has task '{spec.task}', expected '{task}'")
+        return spec
 
 
 def _profiles_dir():  # a Traversable: works from a wheel as well as a checkout
@@ -125,12 +142,15 @@ def load_profile(name: str) -> Profile:
         if not path.is_file():
             raise ConfigError(f"no profile file {path}")
         text, origin = path.read_text(), str(path)
+        source = str(path)
     else:
-        source = _profiles_dir().joinpath(f"{name}.yaml")
-        if not source.is_file():
+        file = _profiles_dir().joinpath(f"{name}.yaml")
+        if not file.is_file():
             raise ConfigError(f"unknown model profile '{name}'; available: {', '.join(available_profiles())} (or a path to a .yaml file)")
-        text, origin = source.read_text(), f"profile '{name}'"
+        text, origin, source = file.read_text(), f"profile '{name}'", name
     try:
-        return Profile.model_validate(yaml.safe_load(text))
+        profile = Profile.model_validate(yaml.safe_load(text))
     except (ValidationError, yaml.YAMLError) as exc:
         raise ConfigError(f"{origin} is invalid: {exc}") from None
+    profile._source = source
+    return profile

@@ -1,25 +1,12 @@
-"""Tiny, untrained Stable Diffusion parts built offline from config.
-
-The classes are the real ones (``UNet2DConditionModel``, ``AutoencoderKL``, ``CLIPTextModel``,
-``CLIPTokenizer``, ``ControlNetModel``, ``DPTForDepthEstimation``, ``VitPoseForPoseEstimation``) at the sizes diffusers uses in its own pipeline tests
-(``get_dummy_components``). Each build is saved once with ``save_pretrained`` into a cache folder
-and then loaded back with ``from_pretrained`` like any downloaded model, so tests exercise the
-real loading path. Weights come from a fixed seed under ``torch.random.fork_rng`` (the global
-random state is left alone). Outputs are noise: the program says so wherever these are used.
+"""Tiny Stable Diffusion parts and condition estimators: ``UNet2DConditionModel``, ``AutoencoderKL``,
+``CLIPTextModel`` + ``CLIPTokenizer``, ``ControlNetModel``, ``DPTForDepthEstimation``,
+``VitPoseForPoseEstimation`` at the sizes diffusers uses in its own pipeline tests (``get_dummy_components``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-from tools.errors import ConfigError
-
-TINY_VERSION = 2
-"""Bump when a builder changes, so stale cached builds are not reused."""
 
 CROSS_DIM = 32
 BLOCKS = (32, 64)
@@ -193,36 +180,3 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "dpt": _build_depth,
     "vitpose": _build_pose,
 }
-
-
-def tiny_dir(name: str, cache_dir: Path) -> Path:
-    """The folder of tiny build ``name``, building it first if it is not there yet."""
-    if name not in BUILDERS:
-        raise ConfigError(f"unknown tiny model 'tiny:{name}'; known: {', '.join(f'tiny:{n}' for n in BUILDERS)}")
-    return build_once(Path(cache_dir) / "tiny" / f"{name}-v{TINY_VERSION}", BUILDERS[name])
-
-
-def build_once(dest: Path, builder: Callable[[Path], None]) -> Path:
-    """``dest``, built by ``builder`` (seeded, without touching global RNG state) if it is missing.
-
-    The build goes to a temporary folder beside the target and is renamed into place, so two
-    processes building at once both end with one complete folder, never a half-written one.
-    """
-    if dest.is_dir():
-        return dest
-    import torch
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            builder(tmp)
-        try:
-            os.rename(tmp, dest)
-        except OSError:  # another process finished first; theirs is as good as ours
-            if not dest.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest

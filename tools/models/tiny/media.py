@@ -1,14 +1,7 @@
-"""Tiny, untrained video and audio models built offline from config, for tests and weightless machines.
-
-The classes are the real ones at the sizes their libraries use in their own tests: diffusers'
+"""Tiny video and audio models at the sizes their libraries use in their own tests: diffusers'
 ``MotionAdapter`` (AnimateDiff) and Stable Video Diffusion parts, transformers'
 ``MusicgenForConditionalGeneration`` with a byte-level tokenizer, and audiocraft's ``EncodecModel`` +
-``LMModel`` (the AudioGen layout). Each build is saved once into a cache folder and loaded back
-through the same ``from_pretrained`` / state-dict path as a downloaded model. Weights come from a
-fixed seed under ``torch.random.fork_rng``; the outputs are noise, and the tools say so.
-
-This lives beside ``tools.models.tiny`` (the image engineer's builders) rather than inside it, so the
-two families can change independently; both use the same build-then-rename scheme.
+``LMModel`` (the AudioGen layout, saved as two state dicts that ``audiogen_architecture`` loads back).
 """
 
 from __future__ import annotations
@@ -16,11 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.errors import ConfigError
-from tools.models.tiny import build_once
-
-TINY_MEDIA_VERSION = 2
-"""Bump when a builder changes, so stale cached builds are not reused."""
+from tools.models.tiny.image import BLOCKS
 
 MUSICGEN_RATE = 16_000
 MUSICGEN_RATIOS = [8, 5, 5, 8]
@@ -30,10 +19,8 @@ AUDIOGEN_BINS = 400
 
 
 def _build_motion_adapter(dest: Path) -> None:
-    """A MotionAdapter whose blocks match the tiny SD UNet of ``tools.models.tiny`` (32, 64 channels)."""
+    """A MotionAdapter whose blocks match the tiny SD UNet (32, 64 channels)."""
     from diffusers import MotionAdapter
-
-    from tools.models.tiny import BLOCKS
 
     MotionAdapter(
         block_out_channels=BLOCKS,
@@ -189,7 +176,7 @@ def _build_audiogen(dest: Path) -> None:
 
 
 def audiogen_architecture():
-    """The tiny AudioGen modules, untrained (audiocraft must be importable: see tools.audio.audiocraft_support)."""
+    """The tiny AudioGen modules, untrained (audiocraft must be importable: see tools.media.audiocraft_support)."""
     from audiocraft.models import builders
     from audiocraft.models.lm import LMModel
     from audiocraft.modules.codebooks_patterns import DelayedPatternProvider
@@ -222,10 +209,3 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "musicgen": _build_musicgen,
     "audiogen": _build_audiogen,
 }
-
-
-def tiny_media_dir(name: str, cache_dir: Path) -> Path:
-    """The folder of tiny build ``name``, built first when missing (temp folder + rename: never half-built)."""
-    if name not in BUILDERS:
-        raise ConfigError(f"unknown tiny media model 'tiny:{name}'; known: {', '.join(f'tiny:{n}' for n in BUILDERS)}")
-    return build_once(Path(cache_dir) / "tiny-media" / f"{name}-v{TINY_MEDIA_VERSION}", BUILDERS[name])
