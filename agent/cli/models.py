@@ -28,7 +28,8 @@ def models_list(rt: Runtime) -> None:
         mark = "*" if name == rt.settings.profile else " "
         click.echo(f"{mark} {name:<11} {profile.description.strip()}")
         for role, spec in profile.roles.items():
-            click.echo(f"    {role:<17} {spec.task:<17} {' + '.join(spec.ids(profile))}")
+            also = f"  (its loader also fetches {', '.join(spec.requires)})" if spec.requires else ""
+            click.echo(f"    {role:<17} {spec.task:<17} {' + '.join(spec.ids(profile))}{also}")
 
 
 @models.command("check")
