@@ -1,4 +1,4 @@
-"""A conversation: one session's agent graph with its SQLite checkpointer.
+"""A conversation: one session's agent graph with its checkpointer (SQLite, or PostgreSQL when set).
 
 The thread id is the session id, so the artifacts folder and the checkpoint history belong
 together. Sessions survive the process: a turn interrupted mid-run resumes from its last
@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
@@ -23,17 +24,45 @@ from agent.nodes import AgentContext
 from agent.runtime import Runtime
 from graphs.plan import ArtifactRef, parse_ref
 from tools.artifacts import ARTIFACT_ID, Kind, Session
-from tools.errors import InputError, UserError
+from tools.errors import ConfigError, InputError, UserError
 
 
-def checkpointer(runtime: Runtime) -> SqliteSaver:
-    runtime.workspace.root.mkdir(parents=True, exist_ok=True)
+def checkpointer(runtime: Runtime) -> BaseCheckpointSaver:
+    """Where conversations live: PostgreSQL when ``postgres_dsn`` is set (service replicas share
+    it), else SQLite in the workspace (the embedded default). Both hold the same checkpoints."""
+    if runtime.settings.postgres_dsn:
+        return postgres_checkpointer(runtime.settings.postgres_dsn)
+    runtime.workspace.ensure()
     conn = sqlite3.connect(runtime.workspace.root / "checkpoints.sqlite", check_same_thread=False)
     return SqliteSaver(conn)
 
 
+_POSTGRES_READY: set[str] = set()
+
+
+def postgres_checkpointer(dsn: str) -> BaseCheckpointSaver:
+    """LangGraph's Postgres checkpointer on one connection (it serialises its own use of it); the
+    tables are created or migrated once per process and DSN."""
+    try:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise ConfigError("postgres_dsn is set, but PostgreSQL support is not installed: pip install 'llmga-agent[scale]'") from None
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    except psycopg.OperationalError as exc:  # the DSN may hold a password: name the server's answer, not the DSN
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot connect to PostgreSQL (LLMGA_POSTGRES_DSN): {reason}") from None
+    saver = PostgresSaver(conn)
+    if dsn not in _POSTGRES_READY:
+        saver.setup()
+        _POSTGRES_READY.add(dsn)
+    return saver
+
+
 class Conversation:
-    def __init__(self, context: AgentContext, session: Session, saver: SqliteSaver | None = None):
+    def __init__(self, context: AgentContext, session: Session, saver: BaseCheckpointSaver | None = None):
         self.context = context
         self.session = session
         self.saver = saver or checkpointer(context.llmga)
@@ -147,7 +176,7 @@ class Conversation:
         return dest
 
 
-def sessions_with_turns(runtime: Runtime, saver: SqliteSaver) -> list[tuple[str, int]]:
+def sessions_with_turns(runtime: Runtime, saver: BaseCheckpointSaver) -> list[tuple[str, int]]:
     """(session id, turns) for every session with a conversation, oldest first."""
     found = []
     for session_id in runtime.workspace.sessions():

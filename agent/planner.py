@@ -17,7 +17,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.catalogue import MAX_STEPS, artifact_catalogue, examples, plan_schema, tool_catalogue
-from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, parse_ref
+from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
 from graphs.tool_graph import build_tool_graph, search
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
@@ -79,8 +79,14 @@ def parse_plan(text: str) -> PlanReply:
             raise PlanError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
         steps = [{"id": f"gen_{n}", "tool": "text_to_image", "args": {"prompt": p}} for n, p in enumerate(prompts, 1)]
         data = {"reply": strip_gen_image(text).strip(), "steps": steps}
+    except (RecursionError, ValueError) as exc:  # nesting past the decoder's stack, a 5,000-digit number
+        raise PlanError(f"the answer is JSON this program will not read ({type(exc).__name__}): keep it flat and small") from None
+    # Shape first, then walk: nothing below may meet a non-list "steps" or a 100,000-deep value.
     if not isinstance(data, dict):
         raise PlanError("the answer must be a JSON object with 'reply' and 'steps'")
+    check_shape(data, "the answer")
+    if not isinstance(data.get("steps", []), list):
+        raise PlanError(f"'steps' must be a list of steps, got {type(data['steps']).__name__}")
     for step in data.get("steps") or []:
         args = step.get("args") if isinstance(step, dict) else None
         if isinstance(args, dict) and isinstance(args.get("prompt"), str) and (tagged := extract_gen_image_prompts(args["prompt"])):

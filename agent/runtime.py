@@ -6,8 +6,9 @@ front ends (a chat UI, the LangGraph server) drive exactly the same code.
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import Settings
+from graphs.backends import ExecutionBackend, LocalBackend, make_backend
 from graphs.cache import StepCache
 from graphs.executor import Event, Executor, RunResult
 from graphs.plan import BoundPlan, Plan, bind
 from graphs.workflow import Workflow, compile_workflow, load_workflow
 from tools.artifacts import Session, Workspace
-from tools.errors import InputError, LlmgaError
+from tools.errors import InputError
 from tools.llm.access import LLMAccess
 from tools.models import ModelPool
 from tools.registry import Registry, load_registry
@@ -48,16 +50,28 @@ class Runtime:
     def workspace(self) -> Workspace:
         return Workspace(self.settings.workspace, self.settings.limits())
 
+    def pool_args(self) -> dict[str, Any]:
+        """The model pool's arguments: this process's pool and each Ray worker's are built from them."""
+        budget = self.settings.model_budget_mb * 2**20 if self.settings.model_budget_mb else None
+        return {
+            "profile": self.settings.profile,
+            "budget_bytes": budget,
+            "cache_dir": self.workspace.root / "models",
+            "max_generate_pixels": self.settings.max_generate_pixels,
+        }
+
     @cached_property
     def models(self) -> ModelPool:
         """One pool per Runtime: every run and step of this process shares its loaded models."""
-        budget = self.settings.model_budget_mb * 2**20 if self.settings.model_budget_mb else None
-        return ModelPool(
-            self.settings.profile,
-            budget_bytes=budget,
-            cache_dir=self.workspace.root / "models",
-            max_generate_pixels=self.settings.max_generate_pixels,
-        )
+        return ModelPool(**self.pool_args())
+
+    @cached_property
+    def backend(self) -> ExecutionBackend:
+        """Where tool steps run (setting ``executor``): here, or on Ray workers that keep models loaded."""
+        if self.settings.executor == "local":
+            return LocalBackend()
+        return make_backend("ray", address=self.settings.ray_address, pool_args=self.pool_args(),
+                            retries=self.settings.ray_retries, max_concurrency=self.settings.max_workers)
 
     @cached_property
     def llm(self) -> LLMAccess:
@@ -96,10 +110,13 @@ class Runtime:
         with tempfile.TemporaryDirectory(prefix="validate-", dir=scratch) as tmp:
             return self.bind_workflow(workflow, path, Session(Path(tmp), self.workspace.limits), given)
 
-    def executor(self, session: Session, *, use_cache: bool = True, on_event: Callable[[Event], None] | None = None) -> Executor:
+    def executor(
+        self, session: Session, *, use_cache: bool = True, on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None
+    ) -> Executor:
+        """``cancel`` is a job's stop flag: once set, running tools stop at their next model step."""
         cache = StepCache(self.workspace) if use_cache else None
         return Executor(session, cache, models=self.models, max_workers=self.settings.max_workers, registry=self.registry, llm=self.llm,
-                        **({"on_event": on_event} if on_event else {}))
+                        cancel=cancel, backend=self.backend, **({"on_event": on_event} if on_event else {}))
 
     def run_plan(self, plan: Plan, session: Session, **executor_args: Any) -> tuple[BoundPlan, RunResult]:
         bound = bind(plan, self.registry, session)
@@ -120,19 +137,16 @@ class Runtime:
         the batch before it has spent any compute.
         """
         workflow = load_workflow(path)
-        is_new = session_id is None or session_id not in self.workspace.sessions()
         prefix = "wf-" + (path.stem.replace("_", "-")[:24] or "run")
         session = self.session(session_id, create=True, prefix=prefix)
-        before = {a.id for a in session.artifacts()}
         try:  # check every row before running any: a bad row spends nothing and leaves no trace
             plans = [(row, self.bind_workflow(workflow, path, session, row)) for row in rows]
-        except LlmgaError:
-            if is_new:
-                shutil.rmtree(session.root)
-            else:
-                for artifact in session.artifacts():
-                    if artifact.id not in before:
-                        session.remove(artifact.id)
+        except BaseException:
+            # Take back only what this call imported: other runs may be writing to the same session.
+            session.take_back()
+            if session.is_new:
+                with contextlib.suppress(OSError):  # not empty: another run is using it now
+                    session.root.rmdir()
             raise
         runs = []
         for row, bound in plans:

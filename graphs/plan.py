@@ -8,20 +8,51 @@ and returns ``BoundStep``s the executor can run; every problem names its step.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tools.artifacts import ARTIFACT_ID, Kind, Session
-from tools.base import Tool
-from tools.errors import PlanError, format_validation_error
+from tools.base import Size, Tool
+from tools.errors import LimitError, PlanError, format_validation_error
 from tools.registry import Registry
+
+log = logging.getLogger(__name__)
 
 STEP_ID = r"[a-z_][a-z0-9_]{0,47}"
 REF = re.compile(r"^\$\{\s*([^}\s]+)\s*\}$")
+MAX_DEPTH = 32
+"""Deepest nesting a plan or workflow value may have (a box list is 3 deep)."""
+MAX_VALUES = 50_000
+"""Most values a plan or workflow may hold, YAML aliases counted as the copies they expand to."""
+MAX_STEPS = 256
+
+
+def check_shape(data: Any, what: str) -> None:
+    """Refuse data that is too deep, too big or cyclic before anything recursive walks it.
+
+    Iterative, so a 200,000-deep list costs a few hundred loops, not a RecursionError; it counts
+    values as they would be expanded, so a billion-laughs file of aliases stops at ``MAX_VALUES``
+    (a cycle, which YAML anchors can make, runs past ``MAX_DEPTH``).
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise PlanError(f"{what} is too large: more than {MAX_VALUES:,} values (aliases count as copies)")
+        if depth > MAX_DEPTH:
+            raise PlanError(f"{what} nests deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value if not isinstance(k, str | int | float | bool))
+        elif isinstance(value, list | tuple | set):
+            stack.extend((v, depth + 1) for v in value)
 
 
 @dataclass(frozen=True)
@@ -82,8 +113,17 @@ class Plan(BaseModel):
     """Steps plus the named results the user asked for."""
 
     model_config = ConfigDict(extra="forbid")
-    steps: list[Step]
+    steps: list[Step] = Field(max_length=MAX_STEPS)
     outputs: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        try:
+            check_shape(data, "the plan")
+        except PlanError as exc:
+            raise ValueError(str(exc)) from None
+        return data
 
 
 @dataclass
@@ -242,4 +282,50 @@ def bind(plan: Plan, registry: Registry, session: Session) -> BoundPlan:
         path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
         raise PlanError(f"dependency cycle: {path}", step=cycle[0][0])
     order = list(nx.lexicographical_topological_sort(graph, key=[s.id for s in plan.steps].index))
-    return BoundPlan(bound, order, outputs)
+    result = BoundPlan(bound, order, outputs)
+    check_budget(result, session)
+    return result
+
+
+def predicted_sizes(plan: BoundPlan, session: Session) -> dict[tuple[str, str], Size | None]:
+    """(step, output) -> the (width, height) its tool predicts, following sizes through the plan
+    from the session's artifacts; None where a tool cannot say."""
+    sizes: dict[tuple[str, str], Size | None] = {}
+
+    def size_of(ref: Ref) -> Size | None:
+        if isinstance(ref, StepRef):
+            return sizes.get((ref.step, ref.output or ""))
+        meta = session.get(ref.id).meta
+        width, height = meta.get("width"), meta.get("height")
+        return (width, height) if isinstance(width, int) and isinstance(height, int) else None
+
+    for step_id in plan.order:
+        step = plan.steps[step_id]
+        tool = step.tool
+        try:
+            params = tool.Params.model_validate({**step.params, **{name: "text" for name in step.text_params}})
+            predicted = tool.output_sizes(params, {name: size_of(ref) for name, ref in step.inputs.items()})
+        except Exception as exc:  # a plugin's estimate must not break planning; the store checks anyway
+            log.warning("tool %s could not predict its output sizes: %s", tool.name, exc)
+            predicted = {}
+        for name in tool.outputs:
+            size = predicted.get(name)
+            valid = isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)
+            sizes[(step_id, name)] = size if valid else None
+    return sizes
+
+
+def check_budget(plan: BoundPlan, session: Session) -> None:
+    """Refuse, before anything runs, a plan whose step would write an image, mask or video frame
+    over the session's pixel budget (``Limits.max_pixels``); the message names the step."""
+    sizes = predicted_sizes(plan, session)
+    for step_id in plan.order:
+        tool = plan.steps[step_id].tool
+        for name, kind in tool.outputs.items():
+            size = sizes[(step_id, name)]
+            if size is None or kind not in (Kind.IMAGE, Kind.MASK, Kind.VIDEO):
+                continue
+            try:
+                session.limits.check_pixels(*size, f"its {name} output ({kind.value})")
+            except LimitError as exc:
+                raise PlanError(f"{exc} (LLMGA_MAX_PIXELS); make it smaller, or crop before enlarging", step=step_id) from None

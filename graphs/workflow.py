@@ -17,14 +17,32 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from graphs.plan import STEP_ID, Plan, Step
-from tools.artifacts import ARTIFACT_ID, Kind, Session
+from graphs.plan import MAX_STEPS, STEP_ID, Plan, Step, check_shape
+from tools.artifacts import ARTIFACT_ID, Kind, Session, decode_text
 from tools.errors import InputError, PlanError, format_validation_error
 
 InputType = Literal["image", "mask", "layout", "video", "audio", "text", "string", "integer", "number", "boolean"]
 SCALARS: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 PLACEHOLDER = re.compile(r"\$\{\s*([a-z_][a-z0-9_]*)\s*\}")
 MAX_WORKFLOW_BYTES = 1 << 20
+MAX_BATCH_BYTES = 64 << 20
+MAX_SUBSTITUTED_CHARS = 4 << 20
+"""Text a workflow's substitution may produce in all: a 1 MiB file must not expand into gigabytes."""
+
+
+def _read_text(path: Path, what: str, limit: int) -> str:
+    """A whole small text file, or one InputError (missing, a folder, too big, not UTF-8, binary)."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InputError(f"{path} is larger than {limit >> 10} KiB; not a {what}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    text = decode_text(data, f"{path.name} (a {what} must be UTF-8 text)")
+    if "\x00" in text:
+        raise InputError(f"{path.name} holds NUL bytes: not a {what}")
+    return text
 
 
 class WorkflowInput(BaseModel):
@@ -67,7 +85,7 @@ class Workflow(BaseModel):
     name: str = ""
     description: str = ""
     inputs: dict[str, WorkflowInput] = Field(default_factory=dict)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     outputs: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -85,16 +103,16 @@ class Workflow(BaseModel):
 
 def load_workflow(path: Path) -> Workflow:
     path = Path(path)
+    text = _read_text(path, "workflow file", MAX_WORKFLOW_BYTES)
     try:
-        if path.stat().st_size > MAX_WORKFLOW_BYTES:
-            raise InputError(f"{path} is larger than {MAX_WORKFLOW_BYTES >> 10} KiB; not a workflow file")
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read workflow {path}: {exc.strerror}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PlanError(f"{path.name} is not valid YAML: {exc}") from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # nesting past the parser's stack, a 5,000-digit number
+        raise PlanError(f"{path.name} is YAML this program will not read ({type(exc).__name__}): keep it flat and small") from None
     if not isinstance(data, dict):
         raise PlanError(f"{path.name}: a workflow is a mapping with inputs, steps and outputs")
+    check_shape(data, path.name)  # before pydantic or substitution walk it: aliases, depth, cycles
     try:
         return Workflow.model_validate(data)
     except ValidationError as exc:
@@ -117,14 +135,18 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
 def read_batch(path: Path) -> list[dict[str, Any]]:
     """Rows of input values from a JSON-lines or CSV file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read batch file {path}: {exc.strerror}") from None
-    if path.suffix.lower() == ".csv":
-        return [dict(row) for row in csv.DictReader(text.splitlines())]
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".csv"):
         raise InputError(f"batch file {path.name} must be .jsonl or .csv")
+    text = _read_text(path, "batch file", MAX_BATCH_BYTES)
+    if path.suffix.lower() == ".csv":
+        try:
+            rows = [dict(row) for row in csv.DictReader(text.splitlines())]
+        except csv.Error as exc:
+            raise InputError(f"{path.name} is not a CSV file this program reads: {exc}") from None
+        for number, row in enumerate(rows, 2):
+            if None in row or None in row.values():
+                raise InputError(f"{path.name} line {number}: the row has a different number of fields than the header")
+        return rows
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -133,31 +155,57 @@ def read_batch(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path.name} line {number}: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            raise InputError(f"{path.name} line {number}: JSON this program will not read ({type(exc).__name__})") from None
         if not isinstance(row, dict):
             raise InputError(f"{path.name} line {number}: each line must be a JSON object")
+        try:
+            check_shape(row, f"{path.name} line {number}")
+        except PlanError as exc:
+            raise InputError(str(exc)) from None
         rows.append(row)
     return rows
 
 
 def _confined(path: Path, roots: list[Path]) -> Path:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop, a name too long
+        raise InputError(f"{str(path)[:200]!r} is not a usable path ({exc})") from None
     if not any(resolved.is_relative_to(root.resolve()) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
         raise InputError(f"{path} is outside the allowed folders ({allowed}); copy it into one of them")
     return resolved
 
 
-def _substitute(value: Any, values: dict[str, Any]) -> Any:
+class _Budget:
+    """Characters substitution has produced so far; past ``MAX_SUBSTITUTED_CHARS`` it stops."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def spend(self, text: str) -> str:
+        self.used += len(text)
+        if self.used > MAX_SUBSTITUTED_CHARS:
+            raise PlanError(f"filling in the inputs makes more than {MAX_SUBSTITUTED_CHARS >> 20} MiB of text; use fewer or shorter ${{...}} values")
+        return text
+
+
+def _substitute(value: Any, values: dict[str, Any], budget: _Budget) -> Any:
+    """Fill ``${name}`` placeholders (the shape was checked, so the recursion is bounded)."""
     if isinstance(value, dict):
-        return {k: _substitute(v, values) for k, v in value.items()}
+        return {k: _substitute(v, values, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, values) for v in value]
+        return [_substitute(v, values, budget) for v in value]
     if not isinstance(value, str):
         return value
     whole = PLACEHOLDER.fullmatch(value.strip())
     if whole and whole.group(1) in values:
-        return values[whole.group(1)]
-    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), value)
+        filled = values[whole.group(1)]
+        if isinstance(filled, str):
+            budget.spend(filled)
+        return filled
+    return budget.spend(PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), value))
 
 
 def compile_workflow(
@@ -194,6 +242,7 @@ def compile_workflow(
                     raise InputError(f"input '{name}': {exc}") from None
             value = f"${{{artifact.id}}}"
         values[name] = value
-    steps = [Step(id=s.id, tool=s.tool, args=_substitute(s.args, values), after=s.after) for s in workflow.steps]
-    outputs = {k: _substitute(v, values) for k, v in workflow.outputs.items()}
+    budget = _Budget()
+    steps = [Step(id=s.id, tool=s.tool, args=_substitute(s.args, values, budget), after=s.after) for s in workflow.steps]
+    outputs = {k: _substitute(v, values, budget) for k, v in workflow.outputs.items()}
     return Plan(steps=steps, outputs=outputs)

@@ -281,7 +281,8 @@ def _write_bytes(data: bytes) -> Any:
     return write
 
 
-def _decode_text(data: bytes, what: str) -> str:
+def decode_text(data: bytes, what: str) -> str:
+    """UTF-8 text, or one InputError naming the file and the first bad byte."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -302,7 +303,7 @@ def load_import(path: Path, kind: Kind, limits: Limits) -> tuple[Any, str]:
         img = read_image(path, limits, mask=kind is Kind.MASK)
         return img, _pixel_hash(img)
     if kind in (Kind.TEXT, Kind.LAYOUT):
-        text = _decode_text(path.read_bytes(), path.name)
+        text = decode_text(path.read_bytes(), path.name)
         if kind is Kind.TEXT:
             return text, hashlib.sha256(text.encode()).hexdigest()
         try:

@@ -17,20 +17,48 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from tools.artifacts import ArtifactHandle, Kind
 from tools.errors import ToolDefinitionError
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
 
+Size = tuple[int, int]
+"""(width, height) in pixels: what ``Tool.output_sizes`` predicts for an image, mask, layout or video."""
+
 
 class ToolParams(BaseModel):
-    """Base for a tool's parameters: unknown arguments are errors, never silently dropped."""
+    """Base for a tool's parameters: unknown arguments are errors, never silently dropped, and
+    true/false is not a number (pydantic's lax mode would read ``width: true`` as 1)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(value, bool) and field is not None and not _admits_bool(field.annotation):
+                    raise ValueError(f"'{name}' must be {_type_name(field.annotation)}, not {str(value).lower()}")
+        return data
+
+
+def _admits_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    if get_origin(annotation) is Literal:
+        return any(isinstance(a, bool) for a in get_args(annotation))
+    return any(_admits_bool(a) for a in get_args(annotation))
+
+
+def _type_name(annotation: Any) -> str:
+    words = {int: "an integer", float: "a number", str: "a string"}
+    names = [words.get(a, a.__name__) for a in (get_args(annotation) or (annotation,)) if isinstance(a, type) and a is not type(None)]
+    return " or ".join(names) or "a value"
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,8 @@ class ToolContext:
     seed: int | None
     scratch_parent: Path
     models: Any = None
-    report: Callable[[str, float, str], None] = lambda step, fraction, note: None
+    report: Callable[..., None] = lambda step, fraction, note, preview=None: None
+    """``(step, fraction, note, preview=None)``; ``preview`` is a small PIL image when the tool has one."""
     warnings: list[str] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
     llm: Any = None
@@ -93,8 +122,11 @@ class ToolContext:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def progress(self, done: int, total: int, note: str = "") -> None:
-        self.report(self.step_id, done / max(total, 1), note)
+    def progress(self, done: int, total: int, note: str = "", preview: Any = None) -> None:
+        if preview is None:
+            self.report(self.step_id, done / max(total, 1), note)
+        else:
+            self.report(self.step_id, done / max(total, 1), note, preview)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -111,6 +143,9 @@ class Tool:
     version: ClassVar[str] = "1"
     cost: ClassVar[float] = 1.0
     """Relative price of running the tool; the tool graph ranks cheaper chains first."""
+    runs_in_driver: ClassVar[bool] = False
+    """True for a tool that needs ``ctx.llm`` or ``ctx.run_plan`` (they live in the process that runs
+    the plan): an execution backend that ships steps to workers (Ray) runs it in place instead."""
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -124,6 +159,14 @@ class Tool:
     @classmethod
     def summary(cls) -> str:
         return cls.description().split("\n", 1)[0]
+
+    @classmethod
+    def output_sizes(cls, params: Any, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        """The size each output will have, from the validated parameters and the input sizes
+        (None where an input's size is unknown), so ``bind`` refuses a plan whose step would pass
+        the pixel budget before anything runs. An output left out is unpredicted: the store still
+        refuses it when it is written. Tools that grow images (pad, resize, upscale) declare it."""
+        return {}
 
     @classmethod
     def takes_seed(cls) -> bool:

@@ -11,7 +11,7 @@ from agent.conversation import Conversation
 from agent.display import Display
 from agent.nodes import AgentContext
 from agent.runtime import Runtime
-from tools.artifacts import Kind
+from tools.artifacts import Kind, load_import
 from tools.errors import LlmgaError, UserError
 
 
@@ -62,6 +62,8 @@ def _attach(chat: Conversation, images: tuple[Path, ...], masks: tuple[Path, ...
 @click.pass_obj
 def run(rt: Runtime, request: str, images, masks, approve: bool, planner, profile, session_id, seed, check: bool) -> None:
     """One request: print the plan, progress per step, and the artifacts made."""
+    for path, kind in [*((p, Kind.IMAGE) for p in images), *((p, Kind.MASK) for p in masks)]:
+        load_import(path, kind, rt.workspace.limits)  # refuse a bad attachment before any session exists
     display = Display()
     ctx = _context(rt, planner, profile, approve, display, seed, check)
     display.banner(ctx.llmga)

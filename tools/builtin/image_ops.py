@@ -14,10 +14,12 @@ from PIL import Image, ImageFilter
 from pydantic import Field, model_validator
 
 from tools.artifacts import ArtifactHandle, Kind
-from tools.base import Input, Produced, Tool, ToolContext, ToolParams
+from tools.base import Input, Produced, Size, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
 
 MAX_SIDE = 8192
+"""The largest side a parameter may name; the pixel budget (``Limits.max_pixels``) is what bounds
+an output, checked before the plan runs (``output_sizes``) and again before a tool allocates."""
 RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
 
 
@@ -39,11 +41,23 @@ class Resize(Tool):
                 raise ValueError("give width, height or both")
             return self
 
+    @staticmethod
+    def _size(params: Params, source: Size) -> Size:
+        width = params.width or max(1, round(source[0] * params.height / source[1]))
+        height = params.height or max(1, round(source[1] * params.width / source[0]))
+        return width, height
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        if params.width and params.height:
+            return {"image": (params.width, params.height)}
+        return {"image": cls._size(params, inputs["image"]) if inputs.get("image") else None}
+
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         img = image.image()
-        width = params.width or max(1, round(img.width * params.height / img.height))
-        height = params.height or max(1, round(img.height * params.width / img.width))
-        return {"image": img.resize((width, height), RESAMPLE[params.resample])}
+        size = self._size(params, img.size)
+        image.limits.check_pixels(*size, "the resized image")
+        return {"image": img.resize(size, RESAMPLE[params.resample])}
 
 
 class Crop(Tool):
@@ -64,6 +78,10 @@ class Crop(Tool):
             if self.right <= self.left or self.bottom <= self.top:
                 raise ValueError("need left < right and top < bottom")
             return self
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        return {"image": (params.right - params.left, params.bottom - params.top)}
 
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         img = image.image()
@@ -96,8 +114,19 @@ class PadCanvas(Tool):
                 raise ValueError("pad at least one side by a positive number of pixels")
             return self
 
+    @staticmethod
+    def _size(params: Params, source: Size) -> Size:
+        return source[0] + params.left + params.right, source[1] + params.top + params.bottom
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        size = cls._size(params, inputs["image"]) if inputs.get("image") else None
+        return {"image": size, "mask": size}
+
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
-        img = np.asarray(image.image())
+        source = image.image()
+        image.limits.check_pixels(*self._size(params, source.size), "the padded canvas")  # before numpy allocates it
+        img = np.asarray(source)
         pad = ((params.top, params.bottom), (params.left, params.right), (0, 0))
         if params.fill == "edge":
             out = np.pad(img, pad, mode="edge")
@@ -126,6 +155,10 @@ class Composite(Tool):
     class Params(ToolParams):
         feather: int = Field(0, ge=0, le=256)
 
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        return {"image": inputs.get("image")}
+
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle, overlay: ArtifactHandle, mask: ArtifactHandle | None) -> dict:
         base = image.image()
         top = overlay.image()
@@ -151,6 +184,10 @@ class CannyEdges(Tool):
     class Params(ToolParams):
         low: int = Field(100, ge=0, le=255)
         high: int = Field(200, ge=0, le=255)
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        return {"image": inputs.get("image")}
 
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         grey = cv2.cvtColor(np.asarray(image.image()), cv2.COLOR_RGB2GRAY)

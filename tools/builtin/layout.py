@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from pydantic import Field, model_validator
 
 from tools.artifacts import ArtifactHandle, Box, Kind, Layout
-from tools.base import Input, Tool, ToolContext, ToolParams
+from tools.base import Input, Size, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
 
 
@@ -23,6 +23,10 @@ class MakeLayout(Tool):
         height: int = Field(512, ge=8, le=8192)
         boxes: list[Box] = Field(min_length=1)
         caption: str = ""
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        return {"layout": (params.width, params.height)}
 
     def run(self, ctx: ToolContext, params: Params) -> dict:
         return {"layout": Layout(width=params.width, height=params.height, boxes=params.boxes, caption=params.caption)}
@@ -44,8 +48,13 @@ class DrawLayout(Tool):
     class Params(ToolParams):
         line_width: int = Field(3, ge=1, le=32)
 
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        return {"image": inputs.get("layout")}
+
     def run(self, ctx: ToolContext, params: Params, *, layout: ArtifactHandle, image: ArtifactHandle | None) -> dict:
         plan = layout.layout()
+        layout.limits.check_pixels(plan.width, plan.height, f"the canvas of {layout.id}")
         canvas = image.image().resize((plan.width, plan.height)) if image else Image.new("RGB", (plan.width, plan.height), "white")
         draw = ImageDraw.Draw(canvas)
         for index, box in enumerate(plan.boxes):
@@ -84,6 +93,14 @@ class MaskFromBoxes(Tool):
             for box in self.boxes:
                 Box(phrase="box", box=box)
             return self
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        if "image" in inputs:
+            return {"mask": inputs["image"]}
+        if "layout" in inputs:
+            return {"mask": inputs["layout"]}
+        return {"mask": (params.width, params.height) if params.width and params.height else None}
 
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle | None, layout: ArtifactHandle | None) -> dict:
         plan = layout.layout() if layout else None

@@ -18,7 +18,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from tools.artifacts import ArtifactHandle, Kind
-from tools.base import Input, Produced, Tool, ToolContext, ToolParams
+from tools.base import Input, Produced, Size, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
 
 T = TypeVar("T")
@@ -119,6 +119,11 @@ class Upscale(Tool):
             if 0 < self.tile < 32:
                 raise ValueError("tile must be 0 (automatic) or at least 32")
             return self
+
+    @classmethod
+    def output_sizes(cls, params: Params, inputs: dict[str, Size | None]) -> dict[str, Size | None]:
+        source = inputs.get("image")
+        return {"image": (source[0] * params.scale, source[1] * params.scale) if source else None}
 
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         img = image.image()
