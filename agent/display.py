@@ -5,6 +5,7 @@ Progress goes to stderr so stdout stays the list of results a script can read.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import Any, TextIO
@@ -14,6 +15,20 @@ from graphs.plan import BoundPlan
 from tools.artifacts import Artifact, Session
 
 MARK = {"ran": "done", "cached": "cached", "failed": "FAILED", "skipped": "skipped"}
+MAX_MESSAGE_CHARS = 20_000
+"""Longest text printed at once; the rest stays in the artifact or the log."""
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Text a model or a tool wrote is untrusted: escape sequences could retitle the terminal,
+    erase lines or fake output, and a runaway reply could be megabytes. Control characters
+    (newline and tab excepted) and bidi overrides become visible ``\\x1b``-style escapes, and
+    the text is cut at ``limit`` characters with a note saying how much was left out."""
+    cleaned = _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    if len(cleaned) > limit:
+        cleaned = f"{cleaned[:limit]}... ({len(cleaned) - limit:,} more characters not shown)"
+    return cleaned
 
 
 class Display:
@@ -24,8 +39,9 @@ class Display:
         self._last_progress: dict[str, int] = {}
 
     def _say(self, text: str, stream: TextIO | None = None) -> None:
+        """Every line the user sees passes here, so none carries raw model or tool text."""
         with self._lock:
-            print(text, file=stream or self.err, flush=True)
+            print(terminal_safe(text), file=stream or self.err, flush=True)
 
     def plan(self, plan: BoundPlan, title: str = "Plan") -> None:
         lines = [f"{title} ({len(plan.order)} steps):"]

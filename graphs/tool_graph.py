@@ -17,7 +17,7 @@ from pathlib import Path
 import networkx as nx
 
 from tools.artifacts import Kind
-from tools.errors import ConfigError
+from tools.errors import ConfigError, InputError
 from tools.registry import Registry
 
 
@@ -148,5 +148,9 @@ def render_png(dot_source: str, dest: Path) -> Path:
     dot = shutil.which("dot")
     if dot is None:
         raise ConfigError("PNG export needs Graphviz's `dot` (apt-get install graphviz); DOT and Mermaid work without it")
-    subprocess.run([dot, "-Tpng", "-o", str(dest)], input=dot_source.encode(), check=True, capture_output=True)
+    try:
+        subprocess.run([dot, "-Tpng", "-o", str(dest)], input=dot_source.encode(), check=True, capture_output=True)
+    except subprocess.CalledProcessError as exc:  # a full device, an unwritable folder
+        reason = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
+        raise InputError(f"Graphviz could not write {dest}: {reason[0][:200]}") from None
     return dest

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from agent.conversation import Conversation
-from agent.display import Display
+from agent.display import Display, terminal_safe
 from agent.nodes import AgentContext
 from agent.runtime import Runtime
 from tools.artifacts import Kind, load_import
@@ -120,4 +120,4 @@ def chat(rt: Runtime, session_id, approve: bool, planner, profile, check: bool) 
                 attachments = []
                 _finish_turn(conversation, display, interactive=True)
         except LlmgaError as exc:  # one bad turn never ends the conversation
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {terminal_safe(str(exc))}", err=True)

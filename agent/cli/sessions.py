@@ -9,7 +9,7 @@ import click
 
 from agent.cli.agent import _context, _finish_turn
 from agent.conversation import Conversation, checkpointer, sessions_with_turns
-from agent.display import Display
+from agent.display import Display, terminal_safe
 from agent.nodes import AgentContext
 from agent.runtime import Runtime
 
@@ -49,7 +49,7 @@ def sessions_show(rt: Runtime, session_id: str, as_json: bool) -> None:
         return
     for turn in state.get("turns", []):
         steps = ", ".join(f"{s['id']}:{s['tool']}" for s in (turn.get("plan") or {}).get("steps", []))
-        click.echo(f"turn {turn['turn']} [{turn['status']}] {turn['request']}")
+        click.echo(terminal_safe(f"turn {turn['turn']} [{turn['status']}] {turn['request']}"))
         click.echo(f"  plan: {steps or '-'}")
         click.echo(f"  results: {', '.join(turn.get('outputs', [])) or '-'}")
     if conversation.pending():

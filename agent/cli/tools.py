@@ -61,7 +61,10 @@ def tools_graph(rt: Runtime, fmt: str, out: Path | None) -> None:
         return
     text = to_dot(graph) if fmt == "dot" else to_mermaid(graph)
     if out:
-        out.write_text(text)
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:  # a full device, a missing folder, no permission
+            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
         click.echo(out)
     else:
         click.echo(text, nl=False)

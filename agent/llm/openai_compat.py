@@ -80,6 +80,11 @@ class OpenAICompatBackend:
             raise BackendError(f"the server at {self.base_url} answered HTTP {exc.status_code}: {exc.message}") from exc
         except openai.APIError as exc:
             raise BackendError(f"the server at {self.base_url} sent an unusable reply: {exc}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # HTML or other JSON with status 200
+            raise ConfigError(
+                f"the server at {self.base_url} did not answer like an OpenAI-compatible API ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); check --planner-base-url / LLMGA_PLANNER_BASE_URL (it usually ends in /v1)"
+            ) from None
         elapsed = time.perf_counter() - started
         text = message.content if isinstance(message.content, str) else message.text
         usage = message.usage_metadata or {}
