@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from agent.llm.fake import FakeBackend, ScriptExhausted
+from graphs.plan import Plan
 from tests.llm_roles.conftest import SeeingFake
 from tools.errors import ToolFailure
 from tools.llm.caption import caption
