@@ -44,6 +44,7 @@ class RefinePrompt(Tool):
     """
 
     name = "refine_prompt"
+    runs_in_driver = True
     outputs = {"text": Kind.TEXT}
     cost = 1.0
 
@@ -67,6 +68,7 @@ class PlanLayout(Tool):
     """
 
     name = "plan_layout"
+    runs_in_driver = True
     outputs = {"layout": Kind.LAYOUT}
     cost = 1.0
 
@@ -97,6 +99,7 @@ class HiresRefine(Tool):
     """
 
     name = "hires_refine"
+    runs_in_driver = True
     inputs = {"image": Input(Kind.IMAGE, description="the image to enlarge")}
     outputs = {"image": Kind.IMAGE}
     models = ("img2img",)
@@ -162,6 +165,7 @@ class PlanStory(Tool):
     """
 
     name = "plan_story"
+    runs_in_driver = True
     outputs = {"text": Kind.TEXT}
     cost = 1.0
 
@@ -181,6 +185,7 @@ class StoryToVideo(Tool):
     each scene with text_to_video, and join the clips with concat_clips (needs the video tools)."""
 
     name = "story_to_video"
+    runs_in_driver = True
     outputs = {"video": Kind.VIDEO}
     models = ("text2video",)
     cost = 30.0
@@ -219,6 +224,7 @@ class Caption(Tool):
     """
 
     name = "caption"
+    runs_in_driver = True
     inputs = {"image": Input(Kind.IMAGE, optional=True), "video": Input(Kind.VIDEO, optional=True)}
     outputs = {"text": Kind.TEXT}
     cost = 1.0
@@ -242,12 +248,23 @@ class Caption(Tool):
         return {"text": Produced(result.text, {"caption_source": result.source, "captioner": result.model})}
 
 
+def _detector(ctx: ToolContext):
+    """The GenEval-style detector checker on the context's model pool (None without a pool)."""
+    if ctx.models is None:
+        return None
+    from tools.perception.checker import DetectorChecker
+
+    return DetectorChecker(ctx.models)
+
+
 class EvaluateImage(Tool):
     """Check an image against its request: yes/no questions written from the request, answered on
     the image by an image-reading model, and a score (fraction answered yes). Without such a model
-    the check is skipped and the report says so."""
+    an object detector answers the presence, count and position questions; the others are listed
+    as skipped, never guessed."""
 
     name = "evaluate_image"
+    runs_in_driver = True
     inputs = {"image": Input(Kind.IMAGE)}
     outputs = {"text": Kind.TEXT}
     cost = 1.5
@@ -260,7 +277,7 @@ class EvaluateImage(Tool):
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
         request = _lineage(image, params.request, "request")
         report = evaluate_image(access.of(ctx.llm).text(), access.of(ctx.llm).vision(), request, image.image(),
-                                threshold=params.threshold, max_questions=params.max_questions)
+                                threshold=params.threshold, max_questions=params.max_questions, detector=_detector(ctx))
         if not report.checked:
             ctx.warn(report.note)
         return {"text": Produced(report.model_dump_json(indent=2), {"evaluation": report.model_dump(), "score": report.score})}
@@ -272,6 +289,7 @@ class GenerateChecked(Tool):
     The best image is kept; its metadata holds the score and what was checked."""
 
     name = "generate_checked"
+    runs_in_driver = True
     outputs = {"image": Kind.IMAGE}
     models = ("text2img",)
     cost = 10.0
@@ -286,6 +304,7 @@ class GenerateChecked(Tool):
     def run(self, ctx: ToolContext, params: Params) -> dict:
         backend = access.of(ctx.llm).text()
         vision = access.of(ctx.llm).vision()
+        checker = _detector(ctx) if vision is None else None
         size = {}
         if params.width or params.height:
             w, h = snap((params.width or params.height, params.height or params.width))
@@ -303,7 +322,7 @@ class GenerateChecked(Tool):
                 from tools.llm.evaluate import write_questions
 
                 questions.extend(write_questions(backend, params.prompt, max_questions=params.max_questions))
-            return evaluate_image(backend, vision, params.prompt, img, threshold=params.threshold, questions=questions or None)
+            return evaluate_image(backend, vision, params.prompt, img, threshold=params.threshold, questions=questions or None, detector=checker)
 
         def refine(prompt: str) -> str:
             return refine_prompt(backend, prompt).value.prompt
