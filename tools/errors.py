@@ -59,6 +59,8 @@ def format_validation_error(exc: ValidationError) -> str:
             parts.append(f"unexpected argument '{where}'")
         elif err["type"] == "missing":
             parts.append(f"missing argument '{where}'")
+        elif not err["loc"] and err["type"] == "value_error":  # a model-level check: its message says it all
+            parts.append(err["msg"].removeprefix("Value error, "))
         else:
             parts.append(f"argument '{where}': {err['msg']}")
     return "; ".join(parts)
