@@ -5,7 +5,8 @@ the request: it runs the ``evaluate_image`` tool through the executor, so each c
 artifact (a JSON report whose metadata holds the score, with the image as its parent) and is
 cached like any step. Below the threshold it asks for a retry, which ``verify`` turns into a
 bounded replan with a note to change the seed or refine the prompt. Without an image-reading
-backend nothing is evaluated and the note says so.
+backend the object detector answers the presence, count and position questions (GenEval's way,
+``tools.perception.checker``); when it can answer none, nothing is scored and the note says why.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ class ImageCheck:
         images = [a for a in artifact_ids if session.exists(a) and session.get(a).kind is Kind.IMAGE]
         if not images:
             return Verdict()
-        if self.runtime.llm.vision() is None:
-            return Verdict(notes=[f"Result {', '.join(images)} {SKIPPED_NOTE}."])
         steps = [
             {"id": f"check_{i}", "tool": "evaluate_image",
              "args": {"image": f"${{{image}}}", "request": request, "threshold": self.threshold, "max_questions": self.max_questions}}
@@ -50,10 +49,16 @@ class ImageCheck:
                 verdict.notes.append(f"Checking {image} failed: {step.error}")
                 continue
             report = session.get(step.outputs["text"]).meta["evaluation"]
+            if not report["checked"]:
+                verdict.notes.append(f"Result {image} {report['note'] or SKIPPED_NOTE}.")
+                continue
+            skipped = f"; skipped: {'; '.join(s['question'] for s in report['skipped'])}" if report.get("skipped") else ""
             failed = [qa["question"] for qa in report["answers"] if qa["answer"] == "no"]
             verdict.notes.append(
                 f"Checked {image} with {len(report['answers'])} question(s) ({step.outputs['text']}): score {report['score']:.2f}"
                 + (f"; answered no: {'; '.join(failed)}" if failed else "")
+                + skipped
+                + (f" [{report['evaluator']}]" if report.get("evaluator") else "")
             )
             verdict.retry = verdict.retry or report["score"] < self.threshold
         return verdict

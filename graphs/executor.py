@@ -214,12 +214,13 @@ class Executor:
             got = sorted(produced) if isinstance(produced, dict) else type(produced).__name__
             raise LlmgaError(f"tool {tool} returned {got}, but declares outputs {sorted(declared)}")
         items = []
+        profile = getattr(getattr(self.models, "profile", None), "name", None)  # recorded so a recipe can be re-run alike
         for name, value in produced.items():
             meta: dict[str, Any] = {}
             if isinstance(value, Produced):
                 value, meta = value.value, value.meta
             _check_value(tool, name, declared[name], value)
-            items.append((declared[name], value, meta))
+            items.append((declared[name], value, {"output": name, **({"profile": profile} if profile else {}), **meta}))
         return dict(zip(produced, self.session.add_many(items, **recipe), strict=True))
 
     def _adopt(self, hit: dict[str, tuple[Session, Artifact]], recipe: dict[str, Any]) -> dict[str, Artifact]:

@@ -34,7 +34,9 @@ def test_ids_count_per_kind_and_sidecar_records_the_recipe(session):
 def test_png_carries_its_recipe(session):
     a = session.add(Kind.IMAGE, Image.new("RGB", (8, 8)), tool="paint", args={"prompt": "a cat"}, seed=3)
     recipe = png_recipe(session.path(a))
-    assert recipe == {"id": "image-1", "tool": "paint", "args": {"prompt": "a cat"}, "seed": 3, "models": [], "parents": {}}
+    base = {"id": "image-1", "tool": "paint", "args": {"prompt": "a cat"}, "seed": 3, "models": [], "parents": {}}
+    assert {k: recipe[k] for k in base} == base
+    assert recipe["sha256"] == a.sha256 and recipe["chain"] == {} and "torch" in recipe["versions"]
 
 
 def test_content_hash_is_the_pixels_not_the_recipe(session):

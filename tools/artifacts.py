@@ -332,9 +332,56 @@ def _probe_media(path: Path, kind: Kind, limits: Limits) -> None:
     limits.check_duration(info.duration, path.name)
 
 
-def _encode_png(img: Image.Image, recipe: dict[str, Any]) -> bytes:
+def _encode_png(img: Image.Image, recipe: dict[str, Any], session: Session | None = None, meta: dict[str, Any] | None = None) -> bytes:
+    """The PNG with two text chunks: our recipe, and the ``parameters`` text other SD front-ends read.
+
+    The recipe holds this step (with which output it is, the profile, library versions, the pixel
+    hash) and, under ``chain``, every ancestor's recipe back to the imported inputs (known by
+    content hash), so the image alone says how to remake it. ``parameters`` is the
+    AUTOMATIC1111 layout (prompt; ``Negative prompt:``; ``Steps: .., Sampler: .., CFG scale: ..,
+    Seed: .., Size: WxH, Model: ..``) of the nearest step in the chain that had a prompt.
+    """
+    from importlib import metadata
+    from platform import python_version
+
+    meta = meta or {}
+    full = {**recipe, "output": meta.get("output"), "profile": meta.get("profile"), "sha256": _pixel_hash(img), "chain": {}}
+    versions = {"python": python_version()}
+    for dist in ("llmga-agent", "torch", "diffusers", "transformers", "opencv-python-headless", "pillow", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    full["versions"] = versions
+    sampler = meta.get("sampler")
+    todo = list((recipe.get("parents") or {}).values())
+    while session is not None and todo:
+        parent = todo.pop()
+        if parent in full["chain"] or not session.exists(parent):
+            continue
+        art = session.get(parent)
+        full["chain"][parent] = {"tool": art.tool, "args": art.args, "seed": art.seed, "models": art.models, "parents": art.parents,
+                                 "kind": art.kind.value, "sha256": art.sha256, "output": art.meta.get("output"),
+                                 "sampler": art.meta.get("sampler")}
+        todo.extend(art.parents.values())
     info = PngImagePlugin.PngInfo()
-    info.add_text(PNG_RECIPE_KEY, json.dumps(recipe, sort_keys=True, default=str))
+    info.add_text(PNG_RECIPE_KEY, json.dumps(full, sort_keys=True, default=str))
+    prompted = [(recipe, sampler)] + [(node, node["sampler"]) for node in full["chain"].values()]
+    for step, step_sampler in prompted:
+        args = step.get("args") or {}
+        if isinstance(args.get("prompt"), str) and args["prompt"].strip():
+            sampler_name = {"EulerAncestralDiscrete": "Euler a", "EulerDiscrete": "Euler", "DPMSolverMultistep": "DPM++ 2M",
+                            "LMSDiscrete": "LMS", "PNDM": "PLMS"}.get((step_sampler or "").removesuffix("Scheduler"),
+                                                                      (step_sampler or "").removesuffix("Scheduler") or None)  # fmt: skip
+            settings = [("Steps", args.get("steps")), ("Sampler", sampler_name), ("CFG scale", args.get("guidance")),
+                        ("Seed", step.get("seed")), ("Size", f"{img.width}x{img.height}"),
+                        ("Model", (step.get("models") or [None])[0]), ("Tool", step.get("tool"))]  # fmt: skip
+            lines = [args["prompt"].strip()]
+            if args.get("negative_prompt"):
+                lines.append(f"Negative prompt: {args['negative_prompt']}")
+            lines.append(", ".join(f"{k}: {v}" for k, v in settings if v is not None))
+            info.add_text("parameters", "\n".join(lines))
+            break
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
@@ -496,7 +543,7 @@ class Session:
             img = value.convert("L" if kind is Kind.MASK else "RGB")
             meta.update(width=img.width, height=img.height)
             digest = _pixel_hash(img)
-            artifact_id, dest = self._place(kind, lambda aid: _write_bytes(_encode_png(img, {"id": aid, **recipe})))
+            artifact_id, dest = self._place(kind, lambda aid: _write_bytes(_encode_png(img, {"id": aid, **recipe}, self, meta)))
             return artifact_id, dest, digest
         if isinstance(value, Path):
             artifact_id, dest = self._place(kind, lambda aid: lambda h: _copy(value, h))

@@ -163,7 +163,8 @@ def test_controlnet_depth_and_pose_extract_with_their_estimators(run_plan, sessi
     depth_px = pixels(session, depth.id)
     assert depth_px.shape == (48, 56, 3) and depth_px.min() == 0 and depth_px.max() == 255, "normalised to the full range"
     pose = session.get(out(result, "pose", "condition"))
-    assert pose.meta["estimator"] == ["tiny:vitpose"] and 0 < pose.meta["joints"] <= 18
+    assert pose.meta["estimator"].startswith("movenet"), "tiny's ViTPose is untrained: the trained MoveNet draws the pose"
+    assert 0 < pose.meta["joints"] <= 18
     assert pixels(session, pose.id).shape == (48, 56, 3) and pixels(session, pose.id).any()
     nobody = session.get(out(result, "nobody", "condition"))
     assert nobody.meta["joints"] == 0 and not pixels(session, nobody.id).any(), "nothing scored 1.0: an empty drawing"

@@ -75,7 +75,7 @@ def generate(ctx: ToolContext, role: str, params: PromptParams, **call: Any) -> 
         )
     if ctx.cancelled.is_set():
         raise ToolFailure("cancelled")
-    meta = {"prompt_tokens": embeds.tokens, "prompt_windows": embeds.windows}
+    meta = {"prompt_tokens": embeds.tokens, "prompt_windows": embeds.windows, "sampler": type(pipe.scheduler).__name__}
     if pool.profile.untrained:
         meta["untrained_weights"] = True
     return result.images[0], meta

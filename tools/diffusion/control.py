@@ -2,16 +2,17 @@
 
 The condition map is extracted from the input image: Canny edges with OpenCV (the built-in
 ``canny`` tool's own code, so there is one definition of the edge map), a depth map from the
-profile's ``depth_estimator`` (DPT / Depth Anything through transformers), or a body pose from
-its ``pose_estimator`` (ViTPose keypoints drawn as the OpenPose skeleton the pose ControlNet was
-trained on). A profile without an estimator fails with one message naming the role to add.
+profile's ``depth_estimator`` (DPT / Depth Anything through transformers), or a body pose drawn as
+the OpenPose skeleton the pose ControlNet was trained on: keypoints from the profile's trained
+``pose_estimator`` (ViTPose) where it names one, else from the built-in MoveNet
+(``tools.perception``, offline, on every profile). A profile without a depth estimator fails with
+one message naming the role to add.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -22,22 +23,13 @@ from tools.base import Input, Produced, Tool, ToolContext
 from tools.builtin.image_ops import CannyEdges
 from tools.diffusion.common import PromptParams, generate, pool_of, snap
 from tools.errors import ConfigError
-from tools.models.estimators import Estimator, estimator_role, load_estimator
+from tools.models.estimators import Estimator, builtin_pose, estimator_role, load_estimator
+from tools.perception.pose import draw_openpose, pose_condition
 
 MAX_SIDE = 2048
 Condition = Literal["canny", "depth", "pose"]
 CONTROL_ROLE = {"canny": "controlnet_canny", "depth": "controlnet_depth", "pose": "controlnet_pose"}
 ESTIMATOR = {"depth": ("depth_estimator", "depth_estimation"), "pose": ("pose_estimator", "pose_estimation")}
-
-# OpenPose's 18 body points, each taken from a COCO-17 keypoint (ViTPose's output); 1 = neck,
-# which COCO lacks, is the middle of the shoulders.
-OPENPOSE_FROM_COCO = [0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3]
-OPENPOSE_LIMBS = [(1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
-                  (1, 0), (0, 14), (14, 16), (0, 15), (15, 17)]  # fmt: skip
-OPENPOSE_COLOURS = [(255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
-                    (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
-                    (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85)]  # fmt: skip
-
 
 def check_condition_roles(ctx: ToolContext, condition: str, extract: bool) -> None:
     """Fail before any work when the profile cannot make this condition or has no ControlNet for it."""
@@ -48,7 +40,7 @@ def check_condition_roles(ctx: ToolContext, condition: str, extract: bool) -> No
             f"profile '{profile.name}' has no {condition} ControlNet: add a `{role}: {{task: controlnet, base: text2img, "
             f"model: <ControlNet id>}}` role to the profile, or use another condition"
         )
-    if extract and condition in ESTIMATOR:
+    if extract and condition in ESTIMATOR and not (condition == "pose" and builtin_pose(pool_of(ctx))):
         estimator_role(pool_of(ctx), *ESTIMATOR[condition])
 
 
@@ -74,33 +66,6 @@ def body_keypoints(estimator: Estimator, image: Image.Image) -> tuple[np.ndarray
     return person["keypoints"].float().cpu().numpy(), person["scores"].float().cpu().numpy()
 
 
-def draw_openpose(size: tuple[int, int], keypoints: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[Image.Image, int]:
-    """The OpenPose drawing (coloured limbs and joints on black); returns it and the joints drawn."""
-    width, height = size
-    points: list[tuple[int, int] | None] = []
-    for coco in OPENPOSE_FROM_COCO:
-        if coco is None:  # neck: both shoulders needed
-            if scores[5] >= threshold and scores[6] >= threshold:
-                x, y = (keypoints[5] + keypoints[6]) / 2
-                points.append((round(float(x)), round(float(y))))
-            else:
-                points.append(None)
-        else:
-            points.append((round(float(keypoints[coco][0])), round(float(keypoints[coco][1]))) if scores[coco] >= threshold else None)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    stick = max(1, round(min(width, height) / 128))
-    for index, (a, b) in enumerate(OPENPOSE_LIMBS):
-        if points[a] is None or points[b] is None:
-            continue
-        limb = canvas.copy()
-        cv2.line(limb, points[a], points[b], OPENPOSE_COLOURS[index], thickness=2 * stick + 2)
-        canvas = cv2.addWeighted(canvas, 0.4, limb, 0.6, 0)
-    for index, point in enumerate(points):
-        if point is not None:
-            cv2.circle(canvas, point, stick + 2, OPENPOSE_COLOURS[index], thickness=-1)
-    return Image.fromarray(canvas), sum(p is not None for p in points)
-
-
 def extract_condition(ctx: ToolContext, params: ControlNet.Params, image: ArtifactHandle) -> Produced:
     """The condition map of ``image`` for ``params.condition``, with what is worth recording."""
     if params.condition == "canny":
@@ -108,6 +73,11 @@ def extract_condition(ctx: ToolContext, params: ControlNet.Params, image: Artifa
         return Produced(edges.value, {**edges.meta, "condition": "canny", "low": params.low, "high": params.high})
     role, task = ESTIMATOR[params.condition]
     pool = pool_of(ctx)
+    if params.condition == "pose" and builtin_pose(pool):
+        drawing, meta = pose_condition(pool, image.image(), params.keypoint_threshold)
+        if meta["joints"] == 0:
+            ctx.warn(f"pose: no body keypoint of {image.id} scored {params.keypoint_threshold} or more; the pose condition is empty")
+        return Produced(drawing, meta)
     estimator = load_estimator(pool, role, task)
     picture = image.image()
     model = pool.model_ids((role,))
@@ -124,8 +94,8 @@ def extract_condition(ctx: ToolContext, params: ControlNet.Params, image: Artifa
 class ControlNet(Tool):
     """Generate an image from a prompt that follows the structure of another image (ControlNet).
 
-    ``condition`` picks what is kept: ``canny`` edges (always available), ``depth`` or ``pose``
-    (when the model profile configures a depth / pose estimator). The map is extracted from
+    ``condition`` picks what is kept: ``canny`` edges and body ``pose`` (always available), or
+    ``depth`` (when the model profile configures a depth estimator). The map is extracted from
     ``image``; with ``extract=false`` the image already is the map (an edge, depth or pose drawing).
     Also returns the condition map used. Size: the image's, rounded to multiples of 8.
     """

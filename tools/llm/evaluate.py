@@ -8,14 +8,17 @@ image by an image-reading backend, a score, and a bounded retry when the score i
    first a new seed, then a refined prompt with a new seed, at most ``max_attempts`` images, and
    keeps the best.
 
-With no vision backend nothing is scored: the report has ``checked=False`` and a note saying
-why, and no retry happens. A guess is never recorded as a score.
+Without a vision backend the object detector answers what it can (``tools.perception.checker``,
+GenEval's manner: presence, counts, positions); the other questions are listed as skipped with the
+reason. With neither, or when the detector can answer none of the questions, nothing is scored: the
+report has ``checked=False`` and a note saying why, and no retry happens. A guess is never recorded
+as a score.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from PIL import Image
@@ -47,6 +50,11 @@ class QA(BaseModel):
     answer: Literal["yes", "no"]
 
 
+class Skipped(BaseModel):
+    question: str
+    reason: str
+
+
 class Report(BaseModel):
     """What was checked and how it went; stored in the artifact's metadata as ``evaluation``."""
 
@@ -55,6 +63,7 @@ class Report(BaseModel):
     score: float | None = None
     threshold: float | None = None
     answers: list[QA] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list, description="questions nobody could answer, with why")
     note: str = ""
     evaluator: str | None = None
 
@@ -67,7 +76,8 @@ class Report(BaseModel):
             return self.note
         failed = [qa.question for qa in self.answers if qa.answer == "no"]
         text = f"score {self.score:.2f} on {len(self.answers)} question(s)"
-        return text + (f"; answered no: {'; '.join(failed)}" if failed else "; all answered yes")
+        text += f"; answered no: {'; '.join(failed)}" if failed else "; all answered yes"
+        return text + (f"; skipped {len(self.skipped)}" if self.skipped else "")
 
 
 def write_questions(backend: LLMBackend, request: str, *, max_questions: int = 5, seed: int | None = None) -> list[str]:
@@ -100,13 +110,43 @@ def evaluate_image(
     threshold: float = 0.75,
     questions: list[str] | None = None,
     max_questions: int = 5,
+    detector: Any = None,
 ) -> Report:
+    """``detector`` (a ``tools.perception.checker.DetectorChecker``) answers when ``vision`` is None."""
+    if vision is None and detector is not None:
+        return detector_report(backend, detector, request, image, threshold=threshold, questions=questions, max_questions=max_questions)
     if vision is None:
         return Report(request=request, checked=False, threshold=threshold, note=SKIPPED_NOTE)
     asked = questions if questions is not None else write_questions(backend, request, max_questions=max_questions)
     answers = [QA(question=q, answer=answer_question(vision, image, q)) for q in asked]
     score = sum(a.answer == "yes" for a in answers) / len(answers)
     return Report(request=request, checked=True, score=score, threshold=threshold, answers=answers, evaluator=vision.name)
+
+
+def detector_report(
+    backend: LLMBackend, detector: Any, request: str, image: Image.Image, *, threshold: float, questions: list[str] | None, max_questions: int
+) -> Report:
+    """Questions (given, or GenEval's from the request's wording: no model needed) answered by the
+    detector where it can; the rest are skipped with the reason."""
+    asked = questions if questions is not None else detector.questions(request)[:max_questions]
+    if not asked:
+        note = "not checked: the request names none of the 80 kinds of object the detector knows, and no image-reading model is configured"
+        return Report(request=request, checked=False, threshold=threshold, note=note, evaluator=detector.name)
+    found = detector.detections(image)
+    answers: list[QA] = []
+    skipped: list[Skipped] = []
+    for question in asked:
+        result = detector.answer(image, question, found)
+        if result.answer in ("yes", "no"):
+            answers.append(QA(question=question, answer=result.answer))
+        else:
+            reason = result.reason if result.answer is None else f"skipped: not a yes/no question (the detector counted {result.answer})"
+            skipped.append(Skipped(question=question, reason=reason))
+    if not answers:
+        note = "not checked: the object detector can answer none of the questions (" + "; ".join(s.reason for s in skipped) + ")"
+        return Report(request=request, checked=False, threshold=threshold, skipped=skipped, note=note, evaluator=detector.name)
+    score = sum(a.answer == "yes" for a in answers) / len(answers)
+    return Report(request=request, checked=True, score=score, threshold=threshold, answers=answers, skipped=skipped, evaluator=detector.name)
 
 
 class Attempt(BaseModel):

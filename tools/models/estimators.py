@@ -36,6 +36,13 @@ class Estimator:
         return {"model": self.model}
 
 
+def builtin_pose(pool: ModelPool) -> bool:
+    """True when body keypoints come from the built-in trained MoveNet (``tools.perception``), on any
+    profile: the profile names no pose estimator, or only an untrained tiny one."""
+    spec = pool.profile.roles.get("pose_estimator")
+    return spec is None or spec.is_tiny
+
+
 def estimator_role(pool: ModelPool, role: str, task: str) -> None:
     """Fail with one message naming what to configure when the profile lacks ``role``."""
     profile = pool.profile
