@@ -15,7 +15,7 @@ from typing import Any
 from agent.planner import Planner, PlanOutcome, parse_plan
 from bench.metrics import AUDIO_EXT, IMAGE_EXT, VIDEO_EXT, percentile
 from graphs.plan import ArtifactRef, StepRef, parse_ref
-from tools.artifacts import Artifact, Kind, Session
+from tools.artifacts import EXTENSION, Artifact, Kind, Session
 from tools.errors import InputError, PlanError
 from tools.registry import Registry
 
@@ -49,7 +49,7 @@ class AttachedSession(Session):
             self._artifacts[artifact_id] = Artifact(
                 id=artifact_id,
                 kind=kind,
-                file=name,
+                file=f"{artifact_id}{EXTENSION[kind]}",  # the name the user gave is kept as args['source']
                 tool="import",
                 args={"source": name},
                 created_at=datetime(2026, 1, 1, tzinfo=UTC),

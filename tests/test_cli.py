@@ -47,11 +47,11 @@ def test_the_real_command_reports_bad_input_in_one_line_with_exit_2(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["workflow", "run", "missing.yaml"], "cannot read workflow missing.yaml"),
+        (["workflow", "run", "missing.yaml"], "missing.yaml: No such file"),
         (["workflow", "run", str(EXAMPLE), "--set", "pad"], "--set expects name=value"),
         (["workflow", "run", str(EXAMPLE), "--set", "pad=wide"], "input 'pad' must be integer"),
         (["workflow", "run", str(EXAMPLE), "--set", "photo=/etc/hostname"], "outside the allowed folders"),
-        (["workflow", "run", str(EXAMPLE), "--batch", "rows.txt"], "cannot read batch file"),
+        (["workflow", "run", str(EXAMPLE), "--batch", "rows.txt"], "batch file rows.txt"),
         (["tools", "show", "resise"], "did you mean resize"),
         (["artifacts", "--session", "nope"], "no session 'nope'"),
         (["tools", "chain", "--have", "image", "--want", "audio"], "no chain of at most 3 tools"),
@@ -103,3 +103,81 @@ def test_tools_commands(tmp_path):
     if shutil.which("dot"):
         png = CliRunner().invoke(main, ["tools", "graph", "--format", "png", "--out", str(tmp_path / "g.png")])
         assert png.exit_code == 0 and (tmp_path / "g.png").stat().st_size > 1000
+
+
+# --- the root command: lazy commands, settings, output, the error boundary ----------------------
+
+
+def test_help_and_version_load_no_command_module():
+    """`llmga --help` lists every command from the table without importing any command (or torch)."""
+    probe = ("import sys\nfrom agent.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('agent.cli.', 'agent.runtime', 'torch'))))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("[]") and "workflow" in run.stdout and "bench" in run.stdout
+    version = CliRunner().invoke(main, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("llmga 0.")
+
+
+def test_the_help_table_matches_each_commands_own_docstring():
+    import click
+
+    from agent.cli import COMMANDS
+
+    ctx = click.Context(main)
+    for name, (_, _, text) in COMMANDS.items():
+        assert main.get_command(ctx, name).get_short_help_str(limit=200) == text, name
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(workspace_dir):
+    result = CliRunner().invoke(main, ["tools", "list"], env={"LLMGA_MAX_WORKERS": "abc"})
+    assert result.exit_code == 2
+    assert result.output.startswith("error: bad setting: max_workers='abc': Input should be a valid integer")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_the_config_file_is_honoured_below_env_and_flags(tmp_path, monkeypatch):
+    from agent.config import load_settings
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"workspace: {tmp_path / 'from-file'}\nprofile: sd15\nmax_workers: 2\nplanner:\n  backend: fake\n")
+    monkeypatch.setenv("LLMGA_CONFIG", str(config))
+    monkeypatch.delenv("LLMGA_WORKSPACE")
+    settings = load_settings()
+    assert (settings.workspace, settings.profile, settings.max_workers) == (tmp_path / "from-file", "sd15", 2)
+    monkeypatch.setenv("LLMGA_PROFILE", "sdxl")
+    assert load_settings().profile == "sdxl" and load_settings(profile="tiny").profile == "tiny"
+    result = CliRunner().invoke(main, ["artifacts"])
+    assert result.exit_code == 2 and f"no sessions yet in {tmp_path / 'from-file'}" in result.output
+    result = CliRunner().invoke(main, ["--workspace", str(tmp_path / "flag"), "artifacts"])
+    assert f"no sessions yet in {tmp_path / 'flag'}" in result.output
+    config.write_text("profle: sd15\n")
+    result = CliRunner().invoke(main, ["artifacts"])
+    assert result.exit_code == 2 and "unknown setting 'profle'" in result.output
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_a_traceback_file(workspace_dir, monkeypatch):
+    def broken(self):
+        raise RuntimeError("the disk caught fire\nsecond line")
+
+    monkeypatch.setattr("agent.runtime.Runtime.latest_session", broken)
+    result = CliRunner().invoke(main, ["artifacts"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "\n" not in line and line.startswith("error: RuntimeError: the disk caught fire (traceback in ")
+    log = Path(line.split("(traceback in ")[1].rstrip(")"))
+    assert log.parent == workspace_dir / "logs" and "Traceback" in log.read_text() and "broken" in log.read_text()
+
+
+def test_library_warnings_are_filtered_by_module_not_process_wide():
+    import warnings
+
+    from agent.cli import configure_output
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        configure_output(0)
+        warnings.warn_explicit("old api", FutureWarning, "pipeline.py", 1, module="diffusers.pipelines.x")
+        warnings.warn_explicit("old api", FutureWarning, "planner.py", 1, module="agent.planner")
+    assert [str(w.message) for w in seen] == ["old api"] and seen[0].filename == "planner.py"

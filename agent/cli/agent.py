@@ -14,6 +14,9 @@ from agent.runtime import Runtime
 from tools.artifacts import Kind, load_import
 from tools.errors import LlmgaError, UserError
 
+PLANNER_HELP = ("Planner backend: a plugin name (embedded (default), openai, ollama, llmga, fake, or an installed one) "
+                "or module:attr naming a LangChain chat model or a zero-argument factory of one.")
+
 
 def _context(
     rt: Runtime, planner: str | None, profile: str | None, approve: bool, display: Display, seed: int | None, check: bool = False
@@ -54,7 +57,7 @@ def _attach(chat: Conversation, images: tuple[Path, ...], masks: tuple[Path, ...
 @click.option("--image", "images", multiple=True, type=click.Path(path_type=Path), help="Attach an image (repeatable).")
 @click.option("--mask", "masks", multiple=True, type=click.Path(path_type=Path), help="Attach a mask (repeatable).")
 @click.option("--approve", is_flag=True, help="Show the plan and ask before running it.")
-@click.option("--planner", help="Planner backend: embedded (default), openai, ollama, llmga, fake.")
+@click.option("--planner", help=PLANNER_HELP)
 @click.option("--profile", help="Model profile: tiny (default), sd15, sdxl, llmga-sd15.")
 @click.option("--session", "session_id", help="Continue this session (default: a new one).")
 @click.option("--seed", type=int, help="Seed for the planner's sampling.")
@@ -78,7 +81,7 @@ def run(rt: Runtime, request: str, images, masks, approve: bool, planner, profil
 @click.command()
 @click.option("--session", "session_id", help="Continue this session (default: a new one).")
 @click.option("--approve", is_flag=True, help="Ask before running each plan.")
-@click.option("--planner", help="Planner backend: embedded (default), openai, ollama, llmga, fake.")
+@click.option("--planner", help=PLANNER_HELP)
 @click.option("--profile", help="Model profile: tiny (default), sd15, sdxl, llmga-sd15.")
 @click.option("--check", is_flag=True, help="Check each image against the request (needs an image-reading model, LLMGA_VISION).")
 @click.pass_obj

@@ -16,6 +16,7 @@ from types import ModuleType
 
 import click
 
+from agent.cli.agent import PLANNER_HELP
 from agent.llm.factory import get_backend
 from tools.errors import ConfigError
 
@@ -52,7 +53,7 @@ def _out(out: Path | None, name: str) -> Path:
 @click.option("--data", type=click.Path(path_type=Path), help=f"TaskBench dev.jsonl ({DATA_HELP}/taskbench_multimedia/dev.jsonl)")
 @click.option("--tools", "tool_desc", type=click.Path(path_type=Path), help="tool_desc.json (default: beside --data)")
 @click.option("--limit", type=int, help="Score N requests, sampled in the single/chain/DAG proportions of the file.")
-@click.option("--planner", help="Planner backend (embedded, openai, ollama, ...; default: the configured one).")
+@click.option("--planner", help=PLANNER_HELP)
 @click.option("--examples", "n_examples", default=6, show_default=True, help="In-context examples, drawn from the held-out pool.")
 @click.option("--pool", "pool_size", default=40, show_default=True, help="Requests held out of scoring as the example pool.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hold-out split.")
@@ -90,7 +91,7 @@ def taskbench(data: Path | None, tool_desc: Path | None, limit: int | None, plan
 @click.option("--data", type=click.Path(path_type=Path), help=f"ControlLLM tool100_dev.jsonl ({DATA_HELP}/controlllm/tool100_dev.jsonl)")
 @click.option("--tools", "tools_json", type=click.Path(path_type=Path), help="tools.json (default: beside --data)")
 @click.option("--limit", type=int, help="Score N instructions spread over task types and levels.")
-@click.option("--planner", help="Planner backend (default: the configured one).")
+@click.option("--planner", help=PLANNER_HELP)
 @click.option("--attempts", default=3, show_default=True)
 @click.option("--max-tokens", default=384, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/controlllm-<time>.jsonl).")
