@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphs.cache import StepCache  # noqa: E402
-from graphs.executor import Executor  # noqa: E402
-from graphs.plan import Plan, Step, bind  # noqa: E402
-from tools.artifacts import Kind, Workspace  # noqa: E402
-from tools.base import Tool, ToolContext, ToolParams  # noqa: E402
-from tools.registry import Registry  # noqa: E402
+from graphs.cache import StepCache
+from graphs.executor import Executor
+from graphs.plan import Plan, Step, bind
+from tools.artifacts import Kind, Workspace
+from tools.base import Tool, ToolContext, ToolParams
+from tools.registry import Registry
 
 
 class Noop(Tool):

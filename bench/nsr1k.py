@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.llm import get_backend  # noqa: E402
-from tools.llm.layout import (  # noqa: E402
+from agent.llm import get_backend
+from tools.llm.layout import (
     GRID,
     LayoutExample,
     LayoutPlan,
@@ -41,7 +41,7 @@ from tools.llm.layout import (  # noqa: E402
     plan_layout,
     relation_holds,
 )
-from tools.llm.structured import RoleError  # noqa: E402
+from tools.llm.structured import RoleError
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "layout"
 RELATIONS = {"left": "left of", "right": "right of", "top": "above", "bottom": "below", "next to": "next to"}

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import Settings  # noqa: E402
-from agent.llm import get_backend  # noqa: E402
-from agent.planner import Planner  # noqa: E402
-from agent.runtime import Runtime  # noqa: E402
-from tools.artifacts import Kind  # noqa: E402
+from agent.config import Settings
+from agent.llm import get_backend
+from agent.planner import Planner
+from agent.runtime import Runtime
+from tools.artifacts import Kind
 
 REQUESTS = [
     "Draw a red car on a country road at sunset, make the picture 64 pixels wider on both sides, then upscale it 2x",

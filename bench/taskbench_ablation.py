@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.llm.factory import get_backend  # noqa: E402
-from agent.planner import Planner  # noqa: E402
-from bench import eval_dir  # noqa: E402
-from bench import taskbench as tb  # noqa: E402
+from agent.llm.factory import get_backend
+from agent.planner import Planner
+from bench import eval_dir
+from bench import taskbench as tb
 
 
 def id_first(planner: Planner) -> None:

@@ -1,4 +1,4 @@
-"""Tools for the LLM roles (``agent.roles``): each is a thin, typed wrapper over one role function.
+"""Tools for the LLM roles (``tools.llm``): each is a thin, typed wrapper over one role function.
 
 The backend comes from the model pool (``tools.llm.access``): ``ROLE_KEY`` for text, built
 by ``get_backend()`` on first use, and ``VISION_KEY`` for image reading, ``None`` unless configured.
