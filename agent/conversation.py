@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, RemoveMessage
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
@@ -118,8 +119,10 @@ class Conversation:
             if values.get("turn", 0) == target and not snapshot.next:
                 self.graph.update_state(snapshot.config, values={}, as_node="respond")
                 return target
-            if target == 0 and not values:
-                self.graph.update_state(snapshot.config, values={}, as_node="respond")
+            if target == 0 and snapshot.metadata.get("step") == -1 and not values.get("turn"):
+                # the first turn's input checkpoint already holds its message: clear it, so turn 0 is empty
+                cleared = {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)], "results": None, "turns": [], "shown": []}
+                self.graph.update_state(snapshot.config, values=cleared, as_node="respond")
                 return 0
         raise UserError(f"no checkpoint found for the end of turn {target}")
 

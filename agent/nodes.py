@@ -7,6 +7,7 @@ llmga runtime with its model pool, the planner backend, display callbacks) comes
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -14,9 +15,13 @@ from functools import cache, cached_property
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.config import get_config
 from langgraph.runtime import Runtime as GraphRuntime
 from langgraph.types import Send, interrupt
+from pydantic import ConfigDict
+from pydantic.json_schema import SkipJsonSchema
 
+from agent.config import Settings
 from agent.llm.chat import message_text
 from agent.planner import Planner
 from agent.references import mention_note, resolve_mentions
@@ -32,29 +37,35 @@ HISTORY_MESSAGES = 6
 
 @dataclass
 class AgentContext:
-    runtime: Runtime | None = None
-    backend: LLMBackend | None = None
+    """What a run needs but must not checkpoint. The JSON fields (approve, max_replans, max_attempts,
+    seed) are the context schema LangGraph's server shows; the object fields are skipped there."""
+
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
+
+    runtime: SkipJsonSchema[Runtime | None] = None
+    backend: SkipJsonSchema[LLMBackend | None] = None
     approve: bool = False
     max_replans: int = 1
     max_attempts: int = 3
-    on_event: Callable[[Event], None] | None = None
-    on_plan: Callable[[BoundPlan, str], None] | None = None
+    on_event: SkipJsonSchema[Callable[[Event], None] | None] = None
+    on_plan: SkipJsonSchema[Callable[[BoundPlan, str], None] | None] = None
     seed: int | None = None
-    checker: Callable[[Session, str, list[str]], Any] | None = None
+    checker: SkipJsonSchema[Callable[[Session, str, list[str]], Any] | None] = None
     """Optional result check after a successful run (e.g. ``agent.checks.ImageCheck``):
     returns ``.notes`` to tell the user and ``.retry`` to ask for a bounded replan."""
+    cancel: SkipJsonSchema[threading.Event | None] = None
+    """A job's stop flag (the HTTP service sets it): running tools stop at their next model step,
+    steps not started yet do not start, and the turn ends as ``cancelled`` instead of replanning."""
 
     @cached_property
     def llmga(self) -> Runtime:
-        return self.runtime or Runtime()
+        return self.runtime or shared_runtime()
 
     @cached_property
     def planner(self) -> Planner:
         backend = self.backend
         if backend is None:
-            from agent.llm import get_backend
-
-            backend = get_backend()
+            backend = _shared_backend(*_backend_key())
         return Planner(backend, self.llmga.registry, max_attempts=self.max_attempts)
 
 
@@ -69,8 +80,42 @@ def _default_context() -> AgentContext:
     return AgentContext()
 
 
+def shared_runtime() -> Runtime:
+    """The process's runtime for the current settings. A context without its own runtime (LangGraph's
+    server builds one per run from the request) still reuses one model pool and registry per process."""
+    return _shared_runtime(Settings().model_dump_json())
+
+
+@cache
+def _shared_runtime(settings_json: str) -> Runtime:
+    return Runtime(Settings.model_validate_json(settings_json))
+
+
+def _backend_key() -> tuple[str, str]:
+    from agent.llm import resolve_options
+
+    name, options = resolve_options()
+    return name, options.model_dump_json()
+
+
+@cache
+def _shared_backend(name: str, options_json: str) -> LLMBackend:
+    """One planner backend per configuration and process (an embedded model loads once)."""
+    from agent.llm import get_backend
+
+    return get_backend(name)
+
+
 def _session(ctx: AgentContext, state: AgentState) -> Session:
     return ctx.llmga.workspace.session(state["session_id"], create=True)
+
+
+def _session_id(ctx: AgentContext, state: AgentState) -> str:
+    """The state's session, else the thread id (LangGraph's server sends no ``session_id``), else a new one."""
+    if state.get("session_id"):
+        return state["session_id"]
+    thread = (get_config().get("configurable") or {}).get("thread_id")
+    return str(thread) if thread else ctx.llmga.session(None, prefix="chat").id
 
 
 def _visible(session: Session, ids: list[str]) -> list[Artifact]:
@@ -83,9 +128,11 @@ def intake(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, 
     ctx = context(runtime)
     last = state["messages"][-1] if state.get("messages") else None
     request = message_text(last).strip() if isinstance(last, HumanMessage) else ""
+    state = {**state, "session_id": _session_id(ctx, state)}
     session = _session(ctx, state)
     shown = [*state.get("shown", []), *[a for a in state.get("attachments", []) if a not in state.get("shown", [])]]
     update: dict[str, Any] = {
+        "session_id": session.id,
         "turn": state.get("turn", 0) + 1,
         "request": request,
         "shown": shown,
@@ -170,7 +217,7 @@ def run_step(task: StepTask, runtime: GraphRuntime[AgentContext]) -> dict[str, A
     ctx = context(runtime)
     session = ctx.llmga.workspace.session(task["session_id"])
     bound = bind(Plan.model_validate(task["plan"]), ctx.llmga.registry, session)
-    executor = ctx.llmga.executor(session, on_event=ctx.on_event)
+    executor = ctx.llmga.executor(session, on_event=ctx.on_event, cancel=ctx.cancel)
     done = {sid: StepResult(**r) for sid, r in task["done"].items()}
     result = executor.execute_step(bound.steps[task["step"]], done)
     return {"results": {task["step"]: asdict(result)}}
@@ -179,6 +226,8 @@ def run_step(task: StepTask, runtime: GraphRuntime[AgentContext]) -> dict[str, A
 def verify(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str, Any]:
     """Decide between done and a bounded replan after failed steps."""
     ctx = context(runtime)
+    if ctx.cancel is not None and ctx.cancel.is_set():
+        return {"status": "cancelled"}
     failed = {s: r for s, r in state.get("results", {}).items() if r["status"] == "failed"}
     if failed and state.get("replans", 0) < ctx.max_replans:
         made = [f"{s}: {', '.join(r['outputs'].values())}" for s, r in state["results"].items() if r["status"] in ("ran", "cached")]
@@ -207,7 +256,7 @@ def respond(state: AgentState, runtime: GraphRuntime[AgentContext]) -> dict[str,
     lines = [state.get("reply") or ""]
     results = state.get("results", {})
     outputs: list[str] = []
-    if state.get("plan") and status in ("done", "failed"):
+    if state.get("plan") and status in ("done", "failed", "cancelled"):
         session = _session(ctx, state)
         bound_outputs = state["plan"].get("outputs", {})
         for name in bound_outputs:

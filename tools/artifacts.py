@@ -326,6 +326,8 @@ def _probe_media(path: Path, kind: Kind, limits: Limits) -> None:
     if kind is Kind.VIDEO:
         if not info.has_video:
             raise InputError(f"{path.name} holds no video stream; it cannot be imported as a video")
+        if info.container.endswith("_pipe") or info.container == "image2":  # ffmpeg reads a still picture as a 1-frame "video"
+            raise InputError(f"{path.name} is a still image ({info.container.removesuffix('_pipe')}), not a video: import it as an image")
         limits.check_pixels(info.width, info.height, f"{path.name} (a frame)")
     elif not info.audio:
         raise InputError(f"{path.name} holds no audio stream; it cannot be imported as audio")

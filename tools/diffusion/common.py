@@ -93,6 +93,25 @@ def check_size(pool: Any, call: dict[str, Any]) -> None:
         )
 
 
+PREVIEWS = 10
+"""Previews per generation: latents are cheap to show, but every preview is an image to send."""
+
+LATENT_RGB = torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]])
+"""Stable Diffusion's 4 latent channels projected to RGB (the linear "latent preview" other diffusion UIs
+use): a rough picture of the work in progress without running the VAE decoder."""
+
+
+def latent_preview(latents: Any, side: int = 64) -> Image.Image | None:
+    """A small RGB picture of the first latent in a batch, or None when the latents are not SD-shaped."""
+    if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[1] != LATENT_RGB.shape[0]:
+        return None
+    rgb = torch.einsum("chw,cr->hwr", latents[0].detach().float().cpu(), LATENT_RGB)
+    pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    image = Image.fromarray(pixels, "RGB")
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.NEAREST)
+
+
 def progress_kwargs(ctx: ToolContext, pipe: Any, total: int) -> dict[str, Any]:
     """Keyword arguments that report each denoising step (and stop at a cancel where the pipeline can).
 
@@ -100,8 +119,12 @@ def progress_kwargs(ctx: ToolContext, pipe: Any, total: int) -> dict[str, Any]:
     """
     if "callback_on_step_end" in inspect.signature(pipe.__call__).parameters:
 
+        every = max(1, total // PREVIEWS)
+
         def on_step(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            ctx.progress(index + 1, total)
+            done = index + 1
+            shown = done % every == 0 or done == total
+            ctx.progress(done, total, preview=latent_preview(tensors.get("latents")) if shown else None)
             if ctx.cancelled.is_set():
                 _pipe._interrupt = True
             return tensors

@@ -65,6 +65,7 @@ def resolve(pool: ModelPool, model: str) -> str:
     if model.startswith(TINY_PREFIX):
         from tools.models.tiny import tiny_dir
 
+        quiet_loading()  # a first tiny build saves with save_pretrained, which draws its own bar
         return str(tiny_dir(model.removeprefix(TINY_PREFIX), pool.cache_dir or default_cache_dir()))
     local = Path(model).expanduser()
     if local.is_dir():
