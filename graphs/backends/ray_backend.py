@@ -26,11 +26,13 @@ a composite tool's sub-steps go through this backend again).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -41,7 +43,15 @@ from typing import Any
 
 import ray
 from PIL import Image
-from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError, WorkerCrashedError
+from ray.exceptions import (
+    GetTimeoutError,
+    NodeDiedError,
+    ObjectLostError,
+    OutOfMemoryError,
+    RayActorError,
+    RayTaskError,
+    WorkerCrashedError,
+)
 
 from graphs.backends.base import LocalBackend, ToolCall
 from tools.artifacts import SIDECAR, Artifact, ArtifactHandle, Kind, Limits, Session
@@ -54,7 +64,8 @@ NAMESPACE = "llmga"
 LIGHT = "light"
 _POLL_SECONDS = 0.05
 _LINEAGE_DEPTH = 8
-_WORKER_DIED = (RayActorError, WorkerCrashedError, ObjectLostError)
+_WORKER_DIED = (RayActorError, WorkerCrashedError, ObjectLostError, OutOfMemoryError, NodeDiedError)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # -- what travels --------------------------------------------------------------------------------
@@ -164,7 +175,8 @@ class FamilyWorker:
     @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
         stats = self.pool.stats.snapshot()
-        return {"pid": os.getpid(), "family": self.family, "loads": stats.loads, "hits": stats.hits, "loaded_keys": stats.loaded_keys}
+        return {"pid": os.getpid(), "family": self.family, "loads": stats.loads, "hits": stats.hits,
+                "loaded_keys": stats.loaded_keys}
 
     @ray.method(concurrency_group="control")
     def cancel(self, call_id: str) -> None:
@@ -235,6 +247,13 @@ class FamilyWorker:
         return ArtifactHandle(artifact, path, limits)
 
 
+@functools.cache
+def _remote_worker() -> Any:
+    """The actor class; ``control`` calls (ready, stats, cancel) have threads of their own, so a
+    cancel is heard while every default thread runs a tool."""
+    return ray.remote(concurrency_groups={"control": 2})(FamilyWorker)
+
+
 # -- the driver side -----------------------------------------------------------------------------
 def family_of(tool: type[Tool], profile: Any = None) -> str:
     """The model family a tool's first role belongs to (its ``base`` chain's root role)."""
@@ -299,12 +318,11 @@ class RayBackend:
                 "max_restarts": -1,
                 "max_task_retries": 0,
                 "max_concurrency": self.max_concurrency,
-                "concurrency_groups": {"control": 2},
                 **self._resources(family),
             }
             if self.address is not None:
                 options["lifetime"] = "detached"  # a cluster's workers outlive one job: models stay warm
-            handle = ray.remote(FamilyWorker).options(**options).remote(family, self.pool_args)
+            handle = _remote_worker().options(**options).remote(family, self.pool_args)
             try:
                 ray.get(handle.ready.remote(), timeout=self.start_timeout)
             except GetTimeoutError:
@@ -333,6 +351,9 @@ class RayBackend:
     def run(self, call: ToolCall) -> Any:
         if getattr(call.tool, "runs_in_driver", False):
             return self._local.run(call)
+        if call.tool.__module__ == "__main__":
+            raise ToolFailure(f"tool {call.tool.name} is defined in __main__, which Ray workers cannot import: "
+                              "define it in a module (a plugin package) installed on the workers")
         family = family_of(call.tool, getattr(call.ctx.models, "profile", None))
         wire = WireCall(
             id=uuid.uuid4().hex,
@@ -348,10 +369,13 @@ class RayBackend:
             try:
                 result = self._stream(worker, wire, call.ctx)
                 break
+            except RayTaskError as exc:  # the call itself broke on the worker (e.g. it could not unpickle it)
+                raise ToolFailure(f"the Ray worker for '{family}' could not run the step: {_first_line(exc.cause or exc)}") from None
             except _WORKER_DIED as exc:
                 if attempt == self.retries:
                     raise ToolFailure(f"the Ray worker for '{family}' died during the step ({_first_line(exc)})") from None
-                logger.warning("the %s worker died during step %s; retrying (%d of %d)", family, call.ctx.step_id, attempt + 1, self.retries)
+                logger.warning("the %s worker died during step %s; retrying (%d of %d)",
+                               family, call.ctx.step_id, attempt + 1, self.retries)
                 wire = WireCall(uuid.uuid4().hex, wire.tool, wire.params, wire.inputs, wire.step_id, wire.seed, wire.limits)
         call.ctx.warnings.extend(result.warnings)
         return decode_outputs(result, call.ctx)
@@ -398,7 +422,7 @@ class RayBackend:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ANSI.sub("", str(exc)).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
