@@ -136,20 +136,11 @@ def write_traceback(ctx: click.Context, exc: BaseException) -> Path:
     return path
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llmga-agent")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 @click.group(cls=Cli)
 @click.option("--workspace", type=click.Path(path_type=Path), help="Folder for sessions and cache (default: $LLMGA_WORKSPACE, the config file, or the user data dir).")
 @click.option("-v", "--verbose", count=True, help="Say more: -v what llmga is doing, -vv debug output and every library warning.")
 @click.option("-q", "--quiet", is_flag=True, help="Errors only.")
-@click.version_option(_version(), "--version", prog_name="llmga", message="%(prog)s %(version)s")
+@click.version_option(None, "--version", package_name="llmga-agent", prog_name="llmga", message="%(prog)s %(version)s")  # looked up only when asked
 @click.pass_context
 def main(ctx: click.Context, workspace: Path | None, verbose: int, quiet: bool) -> None:
     """llmga: plan, run and remember multi-step image, video and sound generation."""
