@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,34 @@ def decode_outputs(result: WireResult, ctx: ToolContext) -> Any:
             value = wire.payload
         produced[name] = Produced(value, wire.meta) if wire.meta is not None else value
     return produced
+
+
+def to_wire(call: ToolCall) -> WireCall:
+    """The call as it travels: the inputs read into bytes here, where the session is."""
+    return WireCall(
+        id=uuid.uuid4().hex,
+        tool=call.tool,
+        params=call.params,
+        inputs={name: encode_input(handle) for name, handle in call.inputs.items()},
+        step_id=call.ctx.step_id,
+        seed=call.ctx.seed,
+        limits=call.limits,
+    )
+
+
+def handle_event(event: tuple[Any, ...], ctx: ToolContext) -> WireResult | None:
+    """One item of a worker's stream: progress goes to the job's ``report``, an error is raised as
+    the step's ``ToolFailure``, the result is returned."""
+    if event[0] == "progress":
+        _, step, fraction, note, preview = event
+        if preview is None:
+            ctx.report(step, fraction, note)
+        else:
+            ctx.report(step, fraction, note, preview)
+        return None
+    if event[0] == "error":
+        raise ToolFailure(event[1])
+    return event[1]
 
 
 # -- the worker ----------------------------------------------------------------------------------
@@ -355,15 +383,7 @@ class RayBackend:
             raise ToolFailure(f"tool {call.tool.name} is defined in __main__, which Ray workers cannot import: "
                               "define it in a module (a plugin package) installed on the workers")
         family = family_of(call.tool, getattr(call.ctx.models, "profile", None))
-        wire = WireCall(
-            id=uuid.uuid4().hex,
-            tool=call.tool,
-            params=call.params,
-            inputs={name: encode_input(handle) for name, handle in call.inputs.items()},
-            step_id=call.ctx.step_id,
-            seed=call.ctx.seed,
-            limits=call.limits,
-        )
+        wire = to_wire(call)
         worker = self.worker(family)
         for attempt in range(self.retries + 1):
             try:
@@ -376,7 +396,7 @@ class RayBackend:
                     raise ToolFailure(f"the Ray worker for '{family}' died during the step ({_first_line(exc)})") from None
                 logger.warning("the %s worker died during step %s; retrying (%d of %d)",
                                family, call.ctx.step_id, attempt + 1, self.retries)
-                wire = WireCall(uuid.uuid4().hex, wire.tool, wire.params, wire.inputs, wire.step_id, wire.seed, wire.limits)
+                wire = replace(wire, id=uuid.uuid4().hex)
         call.ctx.warnings.extend(result.warnings)
         return decode_outputs(result, call.ctx)
 
@@ -394,16 +414,8 @@ class RayBackend:
                 event = ray.get(next(stream))
             except StopIteration:
                 raise ToolFailure("the Ray worker ended the call without a result") from None
-            if event[0] == "progress":
-                _, step, fraction, note, preview = event
-                if preview is None:
-                    ctx.report(step, fraction, note)
-                else:
-                    ctx.report(step, fraction, note, preview)
-            elif event[0] == "error":
-                raise ToolFailure(event[1])
-            else:
-                return event[1]
+            if (result := handle_event(event, ctx)) is not None:
+                return result
 
     def close(self, *, kill_workers: bool = False) -> None:
         """Forget the workers (killing them when asked, or when they belong to a local instance
@@ -426,4 +438,5 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
-__all__ = ["FamilyWorker", "RayBackend", "WireCall", "WireInput", "WireResult", "WireValue", "family_of"]
+__all__ = ["FamilyWorker", "RayBackend", "WireCall", "WireInput", "WireResult", "WireValue", "decode_outputs", "family_of",
+           "handle_event", "to_wire"]

@@ -1,5 +1,6 @@
 """Conversation state in a real PostgreSQL server (see conftest): resume and undo after the process
-that wrote the state has died, and two processes on one database and workspace see one session."""
+that wrote the state has died, and two processes on one database and workspace see one session.
+The first test (one turn, the server start) runs in the default suite; the process tests are slow."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from agent.llm.fake import FakeBackend
 from agent.nodes import AgentContext
 from tests.scale.pg_child import note_plan
 from tests.support import Calls, make_runtime
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("pg_child.py")
@@ -49,6 +48,7 @@ def test_state_is_in_postgres_not_sqlite(env, workspace_dir):
     assert not (workspace_dir / "checkpoints.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_resume_after_the_process_was_killed(env, workspace_dir, monkeypatch):
     process = subprocess.Popen([sys.executable, str(CHILD), "crash", "pg-crashy"], env=env, cwd=REPO)
     done_b = workspace_dir / "sessions" / "pg-crashy" / "text-2.artifact.json"
@@ -72,6 +72,7 @@ def test_resume_after_the_process_was_killed(env, workspace_dir, monkeypatch):
     assert state["results"]["c"]["status"] == "ran"
 
 
+@pytest.mark.slow
 def test_undo_after_the_process_ended_and_two_processes_see_one_session(env):
     child(env, "turns", "pg-shared", "2")  # another process wrote two turns and is gone
     chat = open_chat("pg-shared", note_plan(3))
