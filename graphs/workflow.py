@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from graphs.plan import MAX_STEPS, STEP_ID, Plan, Step, check_shape
+from graphs.plan import MAX_DEPTH, MAX_STEPS, STEP_ID, Plan, Step, check_shape
 from tools.artifacts import ARTIFACT_ID, Kind, Session, decode_text
 from tools.errors import InputError, PlanError, format_validation_error
 
@@ -28,6 +28,26 @@ MAX_WORKFLOW_BYTES = 1 << 20
 MAX_BATCH_BYTES = 64 << 20
 MAX_SUBSTITUTED_CHARS = 4 << 20
 """Text a workflow's substitution may produce in all: a 1 MiB file must not expand into gigabytes."""
+
+
+_QUOTED_OR_COMMENT = re.compile(r"""'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
+_NOT_FLOW = re.compile(r"[^\[\]{}]+")
+
+
+def flow_too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``[``/``{`` nest deeper than ``limit`` outside quotes and comments. PyYAML's scanner
+    is quadratic in flow nesting (200,000 ``[`` take seconds before any recursion limit), so this
+    linear count (in C but for the brackets themselves) runs first and stops at the first level past the limit."""
+    brackets = _NOT_FLOW.sub("", _QUOTED_OR_COMMENT.sub("", text))
+    depth = 0
+    for char in brackets:
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif depth:
+            depth -= 1
+    return False
 
 
 def _read_text(path: Path, what: str, limit: int) -> str:
@@ -104,6 +124,8 @@ class Workflow(BaseModel):
 def load_workflow(path: Path) -> Workflow:
     path = Path(path)
     text = _read_text(path, "workflow file", MAX_WORKFLOW_BYTES)
+    if flow_too_deep(text):
+        raise PlanError(f"{path.name} nests deeper than {MAX_DEPTH} levels")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -79,10 +79,11 @@ def audit(root: Path) -> list[str]:
             if content_hash(artifact.kind, path) != artifact.sha256:
                 problems.append(f"{session_id}/{artifact.id}: hash does not match")
             problems += [f"{session_id}/{artifact.id}: sibling {s} missing" for s in artifact.siblings if not session.exists(s)]
+        visible = {a.file for a in session.artifacts()}
         for path in session.root.iterdir():
             if path.name.startswith(".") or path.name.endswith(SIDECAR) or not ARTIFACT_ID.match(path.name.split(".")[0]):
                 continue
-            if path.stat().st_size == 0:
+            if path.stat().st_size == 0 and path.name not in visible:  # an empty text artifact is fine; an empty claim is not
                 problems.append(f"{session_id}/{path.name}: empty data file")
             elif path.suffix == ".png":
                 try:
