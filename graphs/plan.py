@@ -305,7 +305,7 @@ def predicted_sizes(plan: BoundPlan, session: Session) -> dict[tuple[str, str], 
         try:
             params = tool.Params.model_validate({**step.params, **{name: "text" for name in step.text_params}})
             predicted = tool.output_sizes(params, {name: size_of(ref) for name, ref in step.inputs.items()})
-        except Exception as exc:  # a plugin's estimate must not break planning; the store checks anyway
+        except Exception as exc:  # noqa: BLE001 - a plugin's estimate must not break planning; the store checks anyway
             log.warning("tool %s could not predict its output sizes: %s", tool.name, exc)
             predicted = {}
         for name in tool.outputs:

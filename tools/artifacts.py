@@ -21,10 +21,10 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -612,7 +612,7 @@ class Session:
                     crash_point("sidecar")
                 payload = artifact.model_dump_json(indent=2).encode()
                 sidecar = self._sidecar(artifact.id)
-                _atomic_write(sidecar, lambda h: h.write(payload))
+                _atomic_write(sidecar, lambda h, data=payload: h.write(data))
                 sidecars.append(sidecar)
         except BaseException:
             for path in [*sidecars, *(w[1] for w in written)]:

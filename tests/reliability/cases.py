@@ -54,7 +54,7 @@ def judge(action: Callable[[], Any], *, max_seconds: float = 10.0) -> Outcome:
         if not str(exc).strip():
             return Outcome(False, f"{type(exc).__name__} without a message")
         outcome = Outcome(True, f"refused: {str(exc).splitlines()[0][:100]}")
-    except Exception as exc:  # what the reliability work is about: anything not ours is a failure
+    except Exception as exc:  # noqa: BLE001 - what the reliability work is about: anything not ours is a failure
         return Outcome(False, f"{type(exc).__name__}: {str(exc)[:200]}")
     else:
         outcome = Outcome(True, "accepted")
@@ -89,7 +89,7 @@ def audit(root: Path) -> list[str]:
                 try:
                     with Image.open(path) as img:
                         img.load()
-                except Exception as exc:  # any decoder error means a half-written file
+                except Exception as exc:  # noqa: BLE001 - any decoder error means a half-written file
                     problems.append(f"{session_id}/{path.name}: not a whole PNG ({exc})")
     return problems
 

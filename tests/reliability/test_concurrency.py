@@ -65,7 +65,7 @@ def test_a_failing_run_leaves_a_concurrent_run_in_the_same_session_intact(tmp_pa
     thread = threading.Thread(target=run_failing)
     thread.start()
     assert reached.wait(30)  # the failing run has imported blue.png and is checking its bad row
-    session, runs = succeeding.run_workflow(edges, [{"picture": str(tmp_path / "red.png")}], session_id="shared")
+    _, runs = succeeding.run_workflow(edges, [{"picture": str(tmp_path / "red.png")}], session_id="shared")
     proceed.set()
     thread.join(30)
     assert errors and "missing.png" in str(errors[0])
