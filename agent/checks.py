@@ -35,6 +35,8 @@ class ImageCheck:
         images = [a for a in artifact_ids if session.exists(a) and session.get(a).kind is Kind.IMAGE]
         if not images:
             return Verdict()
+        if "evaluate_image" not in self.runtime.registry:
+            return Verdict(notes=[f"Result {', '.join(images)} not checked: the evaluate_image tool is not loaded (LLMGA_PLUGINS)."])
         steps = [
             {"id": f"check_{i}", "tool": "evaluate_image",
              "args": {"image": f"${{{image}}}", "request": request, "threshold": self.threshold, "max_questions": self.max_questions}}

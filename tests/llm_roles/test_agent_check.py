@@ -50,9 +50,14 @@ def test_replans_are_bounded_when_the_check_keeps_failing(tmp_path) -> None:
     assert state["messages"][-1].content.count("score 0.00") == 2
 
 
-def test_without_vision_the_check_is_skipped_with_a_note(tmp_path, monkeypatch) -> None:
+def test_without_vision_the_detector_checks_and_fails_noise(tmp_path, monkeypatch) -> None:
+    """No image-reading model: the object detector answers "Is there a car?" (no, on the tiny
+    profile's noise), skips the colour question it cannot see, and the low score replans once."""
     monkeypatch.delenv("LLMGA_VISION", raising=False)
     monkeypatch.setenv("LLMGA_PLANNER", "fake")
-    planner = FakeBackend([plan(1)])
+    planner = FakeBackend([plan(1), plan(2)])
     state = chat_with(planner, FakeBackend([]), None, tmp_path).send("draw a red car")
-    assert state["status"] == "done" and "not checked: no image-reading (VQA) model" in state["messages"][-1].content
+    message = state["messages"][-1].content
+    assert state["status"] == "done" and planner.remaining == 0, message
+    assert message.count("score 0.00") == 2 and "answered no: Is there a car?" in message and "skipped: Is the car red?" in message
+    assert "detector" in message
