@@ -8,8 +8,8 @@ import numpy as np
 from tests.perception.photos import cup_and_cat, photo, two_cats
 from tools.llm.evaluate import evaluate_image
 from tools.perception.checker import DetectorChecker, questions_from_request
-from tools.perception.pose import openpose_points, pose_condition
 from tools.perception.models import pose_estimator
+from tools.perception.pose import openpose_points, pose_condition
 
 
 def test_pose_map_has_the_limbs_of_the_astronaut(pool) -> None:
