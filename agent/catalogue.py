@@ -158,7 +158,7 @@ def render_examples(data: list[dict[str, Any]], registry: Registry) -> str:
     rendered as the planner must answer (one compact JSON line per plan)."""
     shown = []
     for example in data:
-        if all(step["tool"] in registry for step in example["plan"]["steps"]):
+        if example["plan"].get("steps") and all(step["tool"] in registry for step in example["plan"]["steps"]):
             artifacts = "\n".join(f"- {a}" for a in example["artifacts"]) or "(none yet)"
             plan = json.dumps(example["plan"], ensure_ascii=False)
             shown.append(f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n{plan}")
@@ -168,3 +168,146 @@ def render_examples(data: list[dict[str, Any]], registry: Registry) -> str:
 def examples(registry: Registry) -> str:
     """The packaged in-context examples (prompts/planner_examples.yaml) usable with ``registry``."""
     return render_examples(yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text()), registry)
+
+
+# -- the two-part answer: structure first (tools and their sources), arguments after -----------------
+#
+# The model first writes only which tools run and where each one's inputs come from (earlier steps
+# "s1", "s2", ... or artifact ids), under a grammar built for this request in which a step can only
+# name steps before it and artifacts that exist. The tool graph then wires each source to the
+# tool's inputs by kind (graphs.tool_graph.wire), and the model fills the remaining literal
+# parameters under a second grammar made for exactly those tools.
+
+COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+"""llguidance's JSON options (ignored by other backends): no pretty-printing, so a plan costs
+half the output tokens a pretty-printed one does."""
+
+MAX_REASON = 200
+
+
+def step_label(position: int) -> str:
+    """The id of the step at 1-based ``position``: ``s1``, ``s2``, ..."""
+    return f"s{position}"
+
+
+def structure_schema(
+    tool_names: list[str],
+    artifact_ids: list[str],
+    *,
+    max_steps: int = MAX_STEPS,
+    positional: bool = True,
+    refusal: bool = True,
+) -> dict[str, Any]:
+    """The grammar of the structure answer for one request.
+
+    ``{"steps": [{"tool": <name>, "in": [<source>, ...]}, ...]}`` or ``{"cannot": "<one sentence>"}``.
+    With ``positional`` the step list is a choice of fixed-length tuples, so the k-th step's
+    sources can only be ``s1`` .. ``s(k-1)`` or an artifact of this session: no reference to a
+    later step, to itself or to an artifact that does not exist can be written at all.
+    """
+
+    def item(position: int) -> dict[str, Any]:
+        sources = [step_label(j) for j in range(1, position)] + list(artifact_ids)
+        props: dict[str, Any] = {"tool": {"enum": list(tool_names)}}
+        if sources:
+            props["in"] = {"type": "array", "items": {"enum": sources}, "maxItems": 4}
+        return {"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False}
+
+    if positional:
+        steps: dict[str, Any] = {
+            "anyOf": [
+                {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
+                for n in range(1, max_steps + 1)
+            ]
+        }
+    else:
+        steps = {"type": "array", "items": item(max_steps + 1), "minItems": 1, "maxItems": max_steps}
+    plan = {"type": "object", "properties": {"steps": steps}, "required": ["steps"], "additionalProperties": False}
+    if not refusal:
+        return {"x-guidance": COMPACT_JSON, **plan}
+    cannot = {
+        "type": "object",
+        "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
+        "required": ["cannot"],
+        "additionalProperties": False,
+    }
+    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+
+
+def fillable_params(tool: type[Tool], wired: set[str]) -> dict[str, Any]:
+    """The JSON schema of the parameters the model still writes for ``tool`` (or {} for none):
+    every parameter except the seed and those a text source was wired to."""
+    params = _inline_refs(tool.Params.model_json_schema())
+    properties = {n: _bounded(p) for n, p in params.get("properties", {}).items() if n != "seed" and n not in wired}
+    if not properties:
+        return {}
+    required = [n for n in params.get("required", []) if n in properties]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def arguments_schema(per_step: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{"s1": {...}, "s3": {...}}``: one object per step that has parameters to fill."""
+    return {
+        "x-guidance": COMPACT_JSON,
+        "type": "object",
+        "properties": per_step,
+        "required": [label for label, schema in per_step.items() if schema.get("required")],
+        "additionalProperties": False,
+    }
+
+
+def param_signature(tool: type[Tool], wired: set[str]) -> str:
+    """``prompt: str (required); scale: int = 4``: what the arguments answer may contain."""
+    fields = {n: f for n, f in tool.Params.model_fields.items() if n != "seed" and n not in wired}
+    return "; ".join(_param_text(n, f) for n, f in fields.items())
+
+
+def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A full plan ``{steps: [{tool, id, args}]}`` -> (structure answer, arguments answer), the
+    two-part form the planner answers in. References become sources in the tool's input order
+    (media inputs first, then text parameters); literal parameters go to the arguments answer."""
+    labels = {step["id"]: step_label(i) for i, step in enumerate(plan["steps"], 1)}
+
+    def source(value: Any) -> str | None:
+        if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+            body = value[2:-1]
+            return labels.get(body.split(".")[0], body)
+        return None
+
+    steps, arguments = [], {}
+    for i, step in enumerate(plan["steps"], 1):
+        tool = registry.get(step["tool"])
+        args = step.get("args", {})
+        order = [n for n in tool.inputs if n in args] + [n for n in args if n not in tool.inputs]
+        sources = [s for n in order if (s := source(args[n])) is not None]
+        literal = {n: v for n, v in args.items() if source(v) is None}
+        steps.append({"tool": step["tool"], **({"in": sources} if sources else {})})
+        if literal:
+            arguments[step_label(i)] = literal
+    return {"steps": steps}, arguments
+
+
+def render_two_part_examples(data: list[dict[str, Any]], registry: Registry) -> str:
+    """Examples ``{artifacts, request, plan}`` (plan: full steps, or ``cannot``) in the planner's
+    two-part answer form; an example naming a tool that is not installed is left out."""
+    shown = []
+    for example in data:
+        plan = example["plan"]
+        artifacts = "\n".join(f"- {a}" for a in example["artifacts"]) or "(none yet)"
+        head = f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n"
+        if plan.get("cannot"):
+            shown.append(head + "Structure: " + json.dumps({"cannot": plan["cannot"]}, ensure_ascii=False, separators=(",", ":")))
+            continue
+        if not all(step["tool"] in registry for step in plan["steps"]):
+            continue
+        structure, arguments = structure_of(plan, registry)
+        text = head + "Structure: " + json.dumps(structure, ensure_ascii=False, separators=(",", ":"))
+        if arguments:
+            text += "\nArguments: " + json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+        shown.append(text)
+    return "\n\n".join(shown)
+
+
+def two_part_examples(registry: Registry) -> str:
+    """The packaged examples (prompts/planner_examples.yaml) in the two-part answer form."""
+    return render_two_part_examples(yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text()), registry)

@@ -10,21 +10,39 @@ silently: a plan either validates as written or is rejected with a reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.catalogue import MAX_STEPS, artifact_catalogue, examples, plan_schema, tool_catalogue
+from agent.catalogue import (
+    MAX_STEPS,
+    arguments_schema,
+    artifact_catalogue,
+    examples,
+    fillable_params,
+    param_signature,
+    plan_schema,
+    render_examples,
+    render_two_part_examples,
+    step_label,
+    structure_schema,
+    tool_catalogue,
+    two_part_examples,
+)
+from agent.tool_ranker import ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
-from graphs.tool_graph import build_tool_graph, search
+from graphs.tool_graph import Source, build_tool_graph, search, wire
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
 from tools.errors import LlmgaError, PlanError, format_validation_error
 from tools.llm.protocol import Generation, LLMBackend
 from tools.llm.structured import RoleError, Trace, ask
 from tools.llm.tags import extract_gen_image_prompts, strip_gen_image
+from tools.base import Tool
 from tools.registry import Registry
 
 
@@ -46,6 +64,10 @@ class PlanOutcome:
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
+    structure_seconds: float | None = None
+    """Seconds until the plan's structure (tools and wiring) was known, before its arguments."""
+    by_type: list[str] = field(default_factory=list)
+    """Inputs the tool graph wired by type (``s2.image <- s1``), not named by the model."""
 
     @property
     def ok(self) -> bool:
@@ -149,6 +171,57 @@ def type_hints(steps: Sequence[Step], registry: Registry, session: Session, grap
     return hints
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The model's one-sentence answer to a request no tool can do."""
+
+    reason: str
+
+
+@dataclass
+class WiredStep:
+    label: str
+    tool: type[Tool]
+    refs: dict[str, str]
+    params: dict[str, Any]
+
+
+@dataclass
+class Structure:
+    """The structure answer, wired: each step's tool and its inputs as references."""
+
+    steps: list[WiredStep]
+    by_type: list[str]
+    text: str
+
+    def fillable(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for step in self.steps:
+            schema = fillable_params(step.tool, set(step.refs))
+            if schema:
+                out[step.label] = schema
+        return out
+
+
+@dataclass
+class PlannerOptions:
+    """What the planner does beyond asking the model (each switch is one ablation row)."""
+
+    two_part: bool = True
+    """structure first (tools + sources), arguments after; off: one full-plan answer."""
+    positional: bool = True
+    """the structure grammar lets step k name only s1..s(k-1) and existing artifacts."""
+    wire_by_type: bool = True
+    """a required artifact input left unnamed is wired by type from the tool graph."""
+    refusal: bool = True
+    """the grammar offers ``{"cannot": ...}``: an impossible request gets one sentence, no steps."""
+    candidates: int = 0
+    """name the ``candidates`` tools whose descriptions are closest to the request (MiniLM) in
+    the request message (0: none)."""
+    restrict: int = 0
+    """the structure grammar allows only the ``restrict`` closest tools (0: all)."""
+
+
 class Planner:
     def __init__(
         self,
@@ -158,21 +231,44 @@ class Planner:
         max_attempts: int = 3,
         max_tokens: int = 1024,
         examples_text: str | None = None,
+        examples_data: list[dict[str, Any]] | None = None,
+        options: PlannerOptions | None = None,
+        ranker: ToolRanker | None = None,
     ):
-        """``examples_text`` replaces the packaged in-context examples (see ``render_examples``)."""
+        """``examples_data`` (``{artifacts, request, plan}`` dicts) or ``examples_text`` (already
+        rendered) replaces the packaged in-context examples."""
         self.backend = backend
         self.registry = registry
         self.max_attempts = max_attempts
         self.max_tokens = max_tokens
+        self.options = options or PlannerOptions()
         self.schema = plan_schema(registry)
         self.graph = build_tool_graph(registry)
-        shown = examples(registry) if examples_text is None else examples_text
-        self.system = render("planner_system", tools=tool_catalogue(registry), examples=shown)
+        self.ranker = ranker
+        if self.options.two_part:
+            shown = (
+                examples_text if examples_text is not None
+                else render_two_part_examples(examples_data, registry) if examples_data is not None
+                else two_part_examples(registry)
+            )
+            self.system = render("planner_system", tools=tool_catalogue(registry), examples=shown)
+        else:
+            shown = (
+                examples_text if examples_text is not None
+                else render_examples(examples_data, registry) if examples_data is not None
+                else examples(registry)
+            )
+            self.system = render("planner_single", tools=tool_catalogue(registry), examples=shown)
 
     def messages(self, history: Sequence[BaseMessage], request: str, artifacts: list[Artifact], notes: Sequence[str] = ()) -> list[BaseMessage]:
         """System prompt, the earlier turns as plain text, then this request with the catalogue."""
         context = render("planner_context", artifacts=artifact_catalogue(artifacts), request="\n".join([request, *notes]))
         return [SystemMessage(self.system), *history, HumanMessage(context)]
+
+    def _ranked(self, request: str) -> list[str]:
+        if self.ranker is None:
+            self.ranker = ToolRanker(self.registry)
+        return self.ranker.rank(request)
 
     def plan(
         self,
@@ -183,44 +279,253 @@ class Planner:
         artifacts: list[Artifact] | None = None,
         notes: Sequence[str] = (),
         seed: int | None = None,
+        on_structure: Callable[[list[tuple[str, str, list[str]]]], None] | None = None,
     ) -> PlanOutcome:
+        """A validated plan (or a refusal, or the reason there is none). ``on_structure`` gets
+        ``(label, tool, sources)`` per step as soon as the structure is wired, before arguments."""
         visible = artifacts if artifacts is not None else session.artifacts()
+        notes = list(notes)
+        opts = self.options
+        names = [t.name for t in self.registry]
+        if opts.candidates or opts.restrict:
+            ranked = self._ranked(request)
+            if opts.candidates:
+                notes.append("Tools that may fit: " + ", ".join(ranked[: opts.candidates]) + ".")
+            if opts.restrict:
+                names = [n for n in ranked[: opts.restrict]]
+        messages = self.messages(history, request, visible, notes)
+        if not opts.two_part:
+            return self._single(session, messages, seed)
         outcome = PlanOutcome(reply="")
+        started = time.perf_counter()
+        schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal)
+        allowed = set(names)
 
-        def read(text: str) -> tuple[PlanReply, Plan, BoundPlan | None]:
-            reply: PlanReply | None = None
-            try:
-                reply = parse_plan(text)
-                plan = Plan(steps=reply.steps)
-                if not reply.steps:
-                    return reply, plan, None
-                bound = bind(plan, self.registry, session)
-                plan = Plan(steps=reply.steps, outputs=leaf_outputs(plan, bound))
-                return reply, plan, bind(plan, self.registry, session)
-            except PlanError as exc:
-                hints = type_hints(reply.steps, self.registry, session, self.graph) if reply is not None else []
-                raise ValueError(str(exc) + "".join(f"\nHint: {h}" for h in hints)) from None
+        def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
+            return self._read_structure(text, session, visible, allowed)
 
         try:
-            answer = ask(self.backend, self.messages(history, request, visible, notes), PlanReply, role="planner", parse=read,
-                         schema=self.schema, retry_prompt="planner_retry", attempts=self.max_attempts, max_tokens=self.max_tokens,
-                         seed=seed or 0)
+            answer = ask(self.backend, messages, PlanReply, role="planner", parse=read, schema=schema,
+                         retry_prompt="planner_retry", attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
         except RoleError as exc:
-            trace = exc.trace or Trace()
-            outcome.attempts, outcome.generations = trace.attempts, trace.generations
-            outcome.errors = [p.split("\nHint: ")[0] for p in exc.problems]
-            outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1]}"
-            return outcome
+            return self._failed(outcome, exc)
         except LlmgaError as exc:  # the model is unreachable or broken: retrying the same call will not help
             outcome.errors.append(str(exc))
             outcome.reply = f"The planner model failed: {exc}"
             return outcome
+        self._record(outcome, answer.trace)
+        outcome.structure_seconds = time.perf_counter() - started
+        value = answer.value
+        if isinstance(value, Refusal):
+            outcome.reply = value.reason.strip() or CANNOT
+            return outcome
+        if isinstance(value, tuple):  # a full plan in one answer (a backend without the grammar)
+            reply, plan, bound = value
+            outcome.reply = reply.reply.strip()
+            if bound is None:
+                outcome.reply = outcome.reply or CANNOT
+                return outcome
+            outcome.plan, outcome.bound = plan, bound
+            return outcome
+        structure = value
+        outcome.by_type = structure.by_type
+        if on_structure is not None:
+            on_structure([(s.label, s.tool.name, sorted(set(s.refs.values()))) for s in structure.steps])
+        fillable = structure.fillable()
+        if fillable:
+            lines = "\n".join(f"{s.label} {s.tool.name}: {param_signature(s.tool, set(s.refs))}" for s in structure.steps if s.label in fillable)
+            follow = [*messages, AIMessage(structure.text), HumanMessage(render("planner_arguments", steps=lines))]
+            try:
+                args = ask(self.backend, follow, PlanReply, role="planner", parse=lambda t: self._read_arguments(t, structure, fillable, session),
+                           schema=arguments_schema(fillable), retry_prompt="planner_retry", attempts=self.max_attempts,
+                           max_tokens=self.max_tokens, seed=seed or 0)
+            except RoleError as exc:
+                return self._failed(outcome, exc)
+            except LlmgaError as exc:
+                outcome.errors.append(str(exc))
+                outcome.reply = f"The planner model failed: {exc}"
+                return outcome
+            self._record(outcome, args.trace)
+            given = args.value
+        else:
+            given = {}
+        try:
+            plan, bound = self._bind(structure, given, session)
+        except PlanError as exc:  # the parts bound when read; this cannot fail, but never hide it
+            outcome.errors.append(str(exc))
+            outcome.reply = f"I could not make a valid plan: {exc}"
+            return outcome
+        outcome.plan, outcome.bound = plan, bound
+        outcome.reply = describe(structure)
+        return outcome
+
+    # -- reading the two answers ------------------------------------------------------------------
+    def _read_structure(self, text: str, session: Session, visible: list[Artifact], allowed: set[str]) -> Any:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if extract_gen_image_prompts(text):
+                return self._read_full(text, session)
+            raise ValueError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        try:
+            check_shape(data, "the answer")
+        except PlanError as exc:
+            raise ValueError(str(exc)) from None
+        if isinstance(data, dict) and isinstance(data.get("cannot"), str) and not data.get("steps"):
+            return Refusal(data["cannot"])
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise ValueError('the answer must be {"steps": [{"tool": ..., "in": [...]}, ...]} or {"cannot": "..."}')
+        if data["steps"] and all(isinstance(s, dict) and ("args" in s or "id" in s) for s in data["steps"]):
+            return self._read_full(text, session)
+        if not data["steps"]:
+            return Refusal(str(data.get("reply") or CANNOT))
+        problems: list[str] = []
+        by_label: dict[str, Source] = {a.id: Source(a.id, ((None, a.kind),)) for a in visible}
+        order: list[Source] = list(by_label.values())
+        raw: list[tuple[str, type[Tool], list[str]]] = []
+        for position, item in enumerate(data["steps"], 1):
+            label = step_label(position)
+            if not isinstance(item, dict) or not isinstance(item.get("tool"), str):
+                problems.append(f"step {position} must be an object with a 'tool'")
+                continue
+            name, sources = item["tool"], item.get("in") or []
+            if name not in self.registry or name not in allowed:
+                problems.append(f"{label}: unknown tool '{name}'")
+                continue
+            if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
+                problems.append(f"{label}: 'in' must be a list of step labels or artifact ids")
+                continue
+            raw.append((label, self.registry.get(name), sources))
+        if problems:
+            raise ValueError("; ".join(problems))
+        named = {x for _, _, sources in raw for x in sources}
+        consumed: set[str] = set(named)
+        steps: list[WiredStep] = []
+        by_type: list[str] = []
+        for label, tool, sources in raw:
+            known = []
+            for x in sources:
+                if x == label:
+                    problems.append(f"{label} names itself as a source")
+                elif x not in by_label:
+                    later = x.startswith("s") and x[1:].isdigit()
+                    problems.append(f"{label} names {x}, which is {'not an earlier step' if later else 'no artifact of this conversation'}")
+                else:
+                    known.append(by_label[x])
+            earlier = order if self.options.wire_by_type else []
+            wiring = wire(tool, known, earlier, label, frozenset(consumed))
+            missing = [p for p in wiring.problems if "nothing before it makes" in p]
+            problems += wiring.problems
+            for p in missing:
+                problems.extend(self._chain_hint(p, tool, order))
+            for note in wiring.by_type:
+                consumed.add(note.rsplit("<- ", 1)[-1])
+            by_type += wiring.by_type
+            steps.append(WiredStep(label, tool, wiring.args, {}))
+            by_label[label] = Source(label, tuple(tool.outputs.items()))
+            order.append(by_label[label])
+        if problems:
+            raise ValueError("; ".join(problems))
+        # Type-correct by construction: every reference was wired by kind to an earlier step or
+        # an existing artifact, so only the parameters remain to be checked (after the arguments).
+        return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+    def _chain_hint(self, problem: str, tool: type[Tool], order: list[Source]) -> list[str]:
+        available = {k for s in order for k in s.kinds()} | {Kind.TEXT}
+        hints = []
+        for name, spec in tool.inputs.items():
+            if spec.optional or spec.kind in available:
+                continue
+            chains = search(self.graph, available, spec.kind, max_steps=2, limit=3)
+            if chains:
+                hints.append(f"add a step before it that makes {spec.kind.value}: {' or '.join(str(c) for c in chains)}")
+        return hints
+
+    def _read_full(self, text: str, session: Session) -> tuple[PlanReply, Plan, BoundPlan | None]:
+        reply: PlanReply | None = None
+        try:
+            reply = parse_plan(text)
+            plan = Plan(steps=reply.steps)
+            if not reply.steps:
+                return reply, plan, None
+            bound = bind(plan, self.registry, session)
+            plan = Plan(steps=reply.steps, outputs=leaf_outputs(plan, bound))
+            return reply, plan, bind(plan, self.registry, session)
+        except PlanError as exc:
+            hints = type_hints(reply.steps, self.registry, session, self.graph) if reply is not None else []
+            raise ValueError(str(exc) + "".join(f"\nHint: {h}" for h in hints)) from None
+
+    def _read_arguments(self, text: str, structure: Structure, fillable: dict[str, Any], session: Session) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise ValueError('the answer must be {"s1": {parameters}, ...}')
+        problems = [f"{k} is not a step that takes parameters (those are: {', '.join(fillable)})" for k in data if k not in fillable]
+        problems += [f"no parameters for {k} (it needs {', '.join(v['required'])})" for k, v in fillable.items() if k not in data and v.get("required")]
+        for step in structure.steps:
+            for name, value in data.get(step.label, {}).items():
+                if name in step.refs:
+                    problems.append(f"{step.label}.{name} already comes from {step.refs[name]}: leave it out")
+                elif isinstance(value, str) and value.startswith("${"):
+                    problems.append(f"{step.label}.{name}: write a value, not a reference")
+        if problems:
+            raise ValueError("; ".join(problems))
+        try:
+            self._bind(structure, data, session)
+        except PlanError as exc:
+            raise ValueError(str(exc)) from None
+        return data
+
+    def _bind(self, structure: Structure, given: dict[str, dict[str, Any]], session: Session) -> tuple[Plan, BoundPlan]:
+        steps = [Step(id=s.label, tool=s.tool.name, args={**given.get(s.label, {}), **s.refs}) for s in structure.steps]
+        plan = Plan(steps=steps)
+        bound = bind(plan, self.registry, session)
+        plan = Plan(steps=steps, outputs=leaf_outputs(plan, bound))
+        return plan, bind(plan, self.registry, session)
+
+    # -- one full-plan answer (the earlier planner; an ablation row) ----------------------------
+    def _single(self, session: Session, messages: list[BaseMessage], seed: int | None) -> PlanOutcome:
+        outcome = PlanOutcome(reply="")
+        try:
+            answer = ask(self.backend, messages, PlanReply, role="planner", parse=lambda t: self._read_full(t, session),
+                         schema=self.schema, retry_prompt="planner_retry", attempts=self.max_attempts, max_tokens=self.max_tokens,
+                         seed=seed or 0)
+        except RoleError as exc:
+            return self._failed(outcome, exc)
+        except LlmgaError as exc:
+            outcome.errors.append(str(exc))
+            outcome.reply = f"The planner model failed: {exc}"
+            return outcome
         reply, plan, bound = answer.value
-        outcome.attempts, outcome.generations = answer.trace.attempts, answer.trace.generations
-        outcome.errors = [p.split("\nHint: ")[0] for p in answer.trace.problems]
+        self._record(outcome, answer.trace)
         outcome.reply = reply.reply.strip()
         if bound is None:
-            outcome.reply = outcome.reply or "I cannot do that with the tools I have."
+            outcome.reply = outcome.reply or CANNOT
             return outcome
         outcome.plan, outcome.bound = plan, bound
         return outcome
+
+    def _record(self, outcome: PlanOutcome, trace: Trace) -> None:
+        outcome.attempts += trace.attempts
+        outcome.generations += trace.generations
+        outcome.errors += [p.split("\nHint: ")[0] for p in trace.problems]
+
+    def _failed(self, outcome: PlanOutcome, exc: RoleError) -> PlanOutcome:
+        self._record(outcome, exc.trace or Trace())
+        outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1] if outcome.errors else 'none'}"
+        return outcome
+
+
+STRUCTURE_TOKENS = 160
+CANNOT = "I cannot do that with the tools I have."
+
+
+def describe(structure: Structure) -> str:
+    """The reply shown with a plan, written from the plan itself (no model tokens spent on it)."""
+    parts = []
+    for step in structure.steps:
+        sources = sorted({r[2:-1].split(".")[0] for r in step.refs.values()})
+        parts.append(step.tool.name + (f" (from {', '.join(sources)})" if sources else ""))
+    return "I will run " + ", then ".join(parts) + "."

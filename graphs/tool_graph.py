@@ -111,6 +111,76 @@ def search(
     return sorted(chains, key=lambda c: (len(c.tools), c.cost, c.tools))[:limit]
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where an input can come from: an earlier step (``label`` ``s2``) or an artifact
+    (``image-3``), with the outputs it offers by name and kind (an artifact offers itself)."""
+
+    label: str
+    outputs: tuple[tuple[str | None, Kind], ...]
+
+    def ref(self, output: str | None) -> str:
+        return f"${{{self.label}.{output}}}" if output else f"${{{self.label}}}"
+
+    def kinds(self) -> list[Kind]:
+        return [k for _, k in self.outputs]
+
+
+@dataclass
+class Wiring:
+    """A step's inputs filled from its sources: argument name -> reference, how each was chosen."""
+
+    args: dict[str, str]
+    by_type: list[str]
+    problems: list[str]
+
+
+def text_slots(tool: type) -> list[str]:
+    """The parameters a text source can feed: the required ``str`` ones, else ``prompt``/``text``."""
+    fields = tool.Params.model_fields
+    required = [n for n, f in fields.items() if f.is_required() and f.annotation is str]
+    return required or [n for n in ("prompt", "text", "story") if n in fields]
+
+
+def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, consumed: frozenset[str] = frozenset()) -> Wiring:
+    """Fill ``tool``'s inputs from the ``sources`` the model named, by kind, in the order given.
+
+    A source fills the first free input of a kind it offers (a step that makes an image and a
+    mask feeds both of ``harmonize``'s inputs); a text source feeds a text parameter. A required
+    artifact input nobody named is wired by type to the most recent unconsumed earlier output of
+    its kind, else the most recent one of its kind (``earlier``: steps and artifacts, oldest
+    first; ``consumed``: references other steps already take). A source that fits no input, or an input that nothing can fill, is a problem worded
+    for the model.
+    """
+    slots: list[tuple[str, Kind]] = [(n, spec.kind) for n, spec in tool.inputs.items()]
+    slots += [(n, Kind.TEXT) for n in text_slots(tool)]
+    args: dict[str, str] = {}
+    problems: list[str] = []
+    for source in sources:
+        placed = False
+        for output, kind in source.outputs:
+            free = next((n for n, k in slots if k == kind and n not in args), None)
+            if free is not None:
+                args[free] = source.ref(output)
+                placed = True
+        if not placed:
+            takes = sorted({k.value for _, k in slots}) or ["nothing"]
+            made = sorted({k.value for k in source.kinds()})
+            problems.append(f"{label} ({tool.name}) takes {', '.join(takes)}, but {source.label} is {', '.join(made)}")
+    by_type: list[str] = []
+    for name, spec in tool.inputs.items():
+        if name in args or spec.optional:
+            continue
+        fitting = [(s, o) for s in reversed(earlier) for o, k in s.outputs if k == spec.kind]
+        if not fitting:
+            problems.append(f"{label} ({tool.name}) needs {'an' if spec.kind.value[0] in 'aeiou' else 'a'} {spec.kind.value} for '{name}', and nothing before it makes one")
+            continue
+        source, output = next(((s, o) for s, o in fitting if s.ref(o) not in consumed), fitting[0])
+        args[name] = source.ref(output)
+        by_type.append(f"{label}.{name} <- {source.label}")
+    return Wiring(args, by_type, problems)
+
+
 def to_dot(graph: nx.DiGraph) -> str:
     lines = ["digraph llmga_tools {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
     for node, data in graph.nodes(data=True):
