@@ -25,6 +25,7 @@ def _isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     workspace = tmp_path / "workspace"
     monkeypatch.setenv("LLMGA_WORKSPACE", str(workspace))
     monkeypatch.delenv("LLMGA_PLUGINS", raising=False)
+    monkeypatch.setenv("LLMGA_CONFIG", str(tmp_path / "config.yaml"))  # a developer's own config never reaches a test
     return workspace
 
 
