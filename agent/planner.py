@@ -38,11 +38,11 @@ from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check
 from graphs.tool_graph import Source, build_tool_graph, search, wire
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
+from tools.base import Tool
 from tools.errors import LlmgaError, PlanError, format_validation_error
 from tools.llm.protocol import Generation, LLMBackend
 from tools.llm.structured import RoleError, Trace, ask
 from tools.llm.tags import extract_gen_image_prompts, strip_gen_image
-from tools.base import Tool
 from tools.registry import Registry
 
 
@@ -374,7 +374,7 @@ class Planner:
         if isinstance(data, dict) and isinstance(data.get("cannot"), str) and not data.get("steps"):
             return Refusal(data["cannot"])
         if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
-            raise ValueError('the answer must be {"steps": [{"tool": ..., "in": [...]}, ...]} or {"cannot": "..."}')
+            raise ValueError('the answer must be {"steps": [{"tool": ..., "in": [...]}, ...]} or {"cannot": "..."}')  # noqa: TRY004 (ask() feeds ValueErrors back to the model)
         if data["steps"] and all(isinstance(s, dict) and ("args" in s or "id" in s) for s in data["steps"]):
             return self._read_full(text, session)
         if not data["steps"]:
@@ -433,7 +433,7 @@ class Planner:
     def _chain_hint(self, problem: str, tool: type[Tool], order: list[Source]) -> list[str]:
         available = {k for s in order for k in s.kinds()} | {Kind.TEXT}
         hints = []
-        for name, spec in tool.inputs.items():
+        for spec in tool.inputs.values():
             if spec.optional or spec.kind in available:
                 continue
             chains = search(self.graph, available, spec.kind, max_steps=2, limit=3)

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.planner import Planner, PlanOutcome, parse_plan
 from bench.metrics import AUDIO_EXT, IMAGE_EXT, VIDEO_EXT, percentile
-from graphs.plan import ArtifactRef, StepRef, parse_ref
+from graphs.plan import ArtifactRef, Step, StepRef, parse_ref
 from tools.artifacts import EXTENSION, Artifact, Kind, Session
 from tools.errors import InputError, PlanError
 from tools.registry import Registry
@@ -83,8 +83,29 @@ def predicted_steps(outcome: PlanOutcome) -> tuple[list[Any], str]:
         try:
             return list(parse_plan(generation.text).steps), "invalid"
         except PlanError:
-            continue
+            pass
+        if (steps := structure_steps(generation.text)) is not None:
+            return steps, "invalid"
     return [], "none" if not outcome.generations or outcome.reply else "unparsed"
+
+
+def structure_steps(text: str) -> list[Step] | None:
+    """A structure answer (``{"steps": [{"tool", "in"}]}``) that did not validate, as steps whose
+    arguments are its sources: scored as written, like an invalid full plan."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
+        return None
+    steps = []
+    for position, item in enumerate(data["steps"], 1):
+        if not isinstance(item, dict) or not isinstance(item.get("tool"), str):
+            return None
+        sources = [x for x in item.get("in") or [] if isinstance(x, str)]
+        args = {f"in{i}": f"${{{x}}}" for i, x in enumerate(sources)}
+        steps.append(Step(id=f"s{position}", tool=item["tool"], args=args))
+    return steps
 
 
 def plan_nodes(steps: Sequence[Any], registry: Registry, session: AttachedSession, label: Any) -> list[dict[str, Any]]:
@@ -100,7 +121,9 @@ def plan_nodes(steps: Sequence[Any], registry: Registry, session: AttachedSessio
             nodes.append({"task": step.tool, "arguments": [str(v) for v in step.args.values()]})
             continue
         tool = registry.get(step.tool)
-        names = [slot.name for slot in getattr(tool, "slots", ())] or list(step.args)
+        names = [slot.name for slot in getattr(tool, "slots", ())]
+        if not any(n in step.args for n in names):  # a structure scored as written: sources in order
+            names = list(step.args)
         arguments = []
         for name in names:
             if name not in step.args or step.args[name] is None:

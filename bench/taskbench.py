@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.catalogue import artifact_line, render_examples
-from agent.planner import Planner, PlanOutcome, parse_plan
+from agent.catalogue import artifact_line
+from agent.planner import Planner, PlannerOptions, PlanOutcome, parse_plan
 from bench.common import (
     AttachedSession,
     Timing,
@@ -230,13 +230,14 @@ def run(
     max_attempts: int = 3,
     max_tokens: int = 384,
     configure: Callable[[Planner], None] | None = None,
+    options: PlannerOptions | None = None,
 ) -> Iterator[RequestResult]:
     """Plan every record with one planner (one stable system prompt: the model's prompt cache
     keeps it between requests) and yield scored results as they come. ``configure`` may adjust
-    the planner first (ablations: another schema, none)."""
+    the planner first (ablations: another schema, none); ``options`` switches the planner's parts."""
     planner = Planner(
         backend, bench.registry, max_attempts=max_attempts, max_tokens=max_tokens,
-        examples_text=render_examples(list(examples), bench.registry),
+        examples_data=list(examples), options=options,
     )
     if configure is not None:
         configure(planner)
@@ -249,6 +250,17 @@ def run(
             record, predicted, source, score_nodes(record, predicted, bench), timing,
             outcome.errors, outcome.reply, [g.text for g in outcome.generations],
         )
+
+
+def examples_pool(data: Sequence[dict[str, Any]], examples_from: Sequence[dict[str, Any]] | None, pool_size: int,
+                  seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(example pool, scored records). With ``examples_from`` (a separate file) the pool is that
+    file and every scored record whose id is in it is left out; without it a seeded share of
+    ``data`` is held out as the pool. Either way no request is scored that could be shown."""
+    if examples_from is None:
+        return split(data, pool_size, seed)
+    shown = {r["id"] for r in examples_from}
+    return list(examples_from), [r for r in data if r["id"] not in shown]
 
 
 def first_attempt(result: RequestResult, bench: Bench) -> RequestResult:
@@ -320,6 +332,13 @@ def table(summary: dict[str, Any], label: str) -> str:
 def write_jsonl(results: Sequence[RequestResult], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r.as_json(), ensure_ascii=False) + "\n" for r in results))
+
+
+def append_jsonl(result: RequestResult, path: Path) -> None:
+    """One more line, written at once: a long run that stops early keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
 
 
 ProgressFn = Callable[[int, int, RequestResult], None]

@@ -49,38 +49,68 @@ def _out(out: Path | None, name: str) -> Path:
     return out or Path("bench-results") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
+def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int) -> object:
+    from agent.planner import PlannerOptions
+
+    return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal,
+                          candidates=candidates, restrict=restrict)
+
+
+def ablation_flags(fn):  # type: ignore[no-untyped-def]
+    """The planner's switches, one per ablation row (defaults: everything on)."""
+    for option in reversed([
+        click.option("--two-part/--single", "two_part", default=True, show_default=True, help="Structure first, arguments after (or one full-plan answer)."),
+        click.option("--positional/--free-refs", default=True, show_default=True, help="Grammar: step k names only earlier steps."),
+        click.option("--wire/--no-wire", default=True, show_default=True, help="The tool graph wires unnamed artifact inputs by type."),
+        click.option("--refusal/--no-refusal", default=True, show_default=True, help="Offer a one-sentence 'cannot' answer."),
+        click.option("--candidates", default=0, show_default=True, help="Name the N closest tools (MiniLM) in the request."),
+        click.option("--restrict", default=0, show_default=True, help="Grammar allows only the N closest tools (0: all)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
 @bench.command("taskbench")
 @click.option("--data", type=click.Path(path_type=Path), help=f"TaskBench dev.jsonl ({DATA_HELP}/taskbench_multimedia/dev.jsonl)")
+@click.option("--examples-from", "examples_from", type=click.Path(path_type=Path),
+              help="JSONL of records to draw in-context examples from; their ids are never scored "
+                   "(default: a seeded pool held out of --data).")
 @click.option("--tools", "tool_desc", type=click.Path(path_type=Path), help="tool_desc.json (default: beside --data)")
 @click.option("--limit", type=int, help="Score N requests, sampled in the single/chain/DAG proportions of the file.")
 @click.option("--planner", help=PLANNER_HELP)
-@click.option("--examples", "n_examples", default=6, show_default=True, help="In-context examples, drawn from the held-out pool.")
-@click.option("--pool", "pool_size", default=40, show_default=True, help="Requests held out of scoring as the example pool.")
+@click.option("--examples", "n_examples", default=6, show_default=True, help="In-context examples, drawn from the example pool.")
+@click.option("--pool", "pool_size", default=40, show_default=True, help="Requests held out of --data as the pool (without --examples-from).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hold-out split.")
 @click.option("--attempts", default=3, show_default=True, help="Planner attempts per request (retries on invalid plans).")
 @click.option("--max-tokens", default=384, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/taskbench-<time>.jsonl).")
-def taskbench(data: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None, n_examples: int, pool_size: int,
-              seed: int, attempts: int, max_tokens: int, out: Path | None) -> None:
+@click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL, one line as each request finishes (default: bench-results/taskbench-<time>.jsonl).")
+@ablation_flags
+def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None,
+              n_examples: int, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
+              positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
     bench_tools = tb.Bench.load(tool_desc or data.parent / "tool_desc.json")
-    pool, scored = tb.split(tb.load_records(data), pool_size, seed)
-    scored = tb.sample(scored, limit, seed)
+    pool, scored = tb.examples_pool(tb.load_records(data), tb.load_records(examples_from) if examples_from else None, pool_size, seed)
+    # Seeded shuffle: any prefix of a long run that stops early is a fair mix of request types.
+    scored = sorted(tb.sample(scored, limit, seed), key=lambda r: tb._rank(r, seed + 2))
     examples = tb.choose_examples(pool, bench_tools, n_examples)
-    click.echo(f"{len(scored)} requests scored; {len(pool)} held out, {len(examples)} shown as examples "
+    click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool, {len(examples)} shown as examples "
                f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
+    options = planner_options(two_part, positional, wire, refusal, candidates, restrict)
+    path = _out(out, "taskbench")
+    path.unlink(missing_ok=True)
     results = []
-    for number, result in enumerate(tb.run(scored, bench_tools, backend, examples=examples, max_attempts=attempts, max_tokens=max_tokens), 1):
+    for number, result in enumerate(tb.run(scored, bench_tools, backend, examples=examples, max_attempts=attempts,
+                                           max_tokens=max_tokens, options=options), 1):
         results.append(result)
+        tb.append_jsonl(result, path)
         s = result.score.counts
         click.echo(f"[{number}/{len(scored)}] {result.record['id']} {result.record['type']:<6} {result.timing.seconds:5.1f}s "
                    f"{result.source:<8} node tp/fp/fn {s['node'].tp}/{s['node'].fp}/{s['node'].fn} "
                    f"edge {s['edge'].tp}/{s['edge'].fp}/{s['edge'].fn}", err=True)
-    path = _out(out, "taskbench")
-    tb.write_jsonl(results, path)
     summary = tb.summarise(results)
     path.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
     click.echo(tb.table(summary, backend.name.split(":")[-1][:24]))

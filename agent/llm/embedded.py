@@ -32,7 +32,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from platformdirs import user_cache_dir
 
-from agent.llm.chat import BackendError, schema_name, to_chat_dicts
+from agent.llm.chat import BackendError, to_chat_dicts
 from tools.errors import ConfigError
 from tools.llm.protocol import Generation
 
@@ -260,10 +260,7 @@ class EmbeddedBackend:
             "seed": 0 if seed is None else seed,
         }
         if json_schema is not None:
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name(json_schema), "schema": json_schema, "strict": True},
-            }
+            request["grammar"] = compact_json_grammar(json_schema)
         server = self.server()
         cache_file = _prefix_file(self.resolved_path(), self.n_ctx, request["messages"][0]["content"])
         _restore_prefix(server, cache_file)
@@ -272,6 +269,20 @@ class EmbeddedBackend:
         elapsed = time.perf_counter() - started
         _save_prefix(server, cache_file)
         return _generation_from(result, elapsed)
+
+
+COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+
+
+def compact_json_grammar(schema: dict[str, Any]) -> str:
+    """The schema as an llguidance grammar that allows no whitespace between JSON tokens.
+
+    Through ``response_format`` llama.cpp lets the model pretty-print (newlines and indents cost
+    about half of a plan's output tokens); llguidance's own ``%json`` honours ``x-guidance``
+    options, so the same schema decodes compact. A schema's own ``x-guidance`` wins.
+    """
+    options = {**COMPACT_JSON, **(schema.get("x-guidance") or {})}
+    return "%llguidance {}\nstart: %json " + json.dumps({**schema, "x-guidance": options})
 
 
 # -- the prompt prefix cache ----------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""The two-part planner with a scripted model: structure (tools + sources), wiring by the tool
+graph, arguments, refusals, retries, and the per-request grammar it hands the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent.catalogue import structure_of, structure_schema
+from agent.llm.embedded import compact_json_grammar
+from agent.llm.fake import FakeBackend
+from agent.planner import Planner, PlannerOptions
+from tools.artifacts import Kind, Session
+from tools.registry import load_registry
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    (tmp_path / "s").mkdir()
+    return Session(tmp_path / "s")
+
+
+def _image(session: Session, prompt: str = "a cat") -> str:
+    return session.add(Kind.IMAGE, Image.new("RGB", (64, 64)), tool="text_to_image", args={"prompt": prompt}).id
+
+
+def test_structure_then_arguments_gives_a_bound_plan(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "text_to_image"}, {"tool": "upscale", "in": ["s1"]}]},
+                        {"s1": {"prompt": "a red fox in snow"}, "s2": {"scale": 2}}])
+    seen = []
+    outcome = Planner(fake, registry).plan(session, "a fox, twice as big", on_structure=seen.append)
+    assert outcome.ok and outcome.attempts == 2 and outcome.errors == []
+    steps = outcome.plan.steps
+    assert [(s.id, s.tool) for s in steps] == [("s1", "text_to_image"), ("s2", "upscale")]
+    assert steps[1].args == {"scale": 2, "image": "${s1.image}"}
+    assert outcome.plan.outputs == {"s2.image": "${s2.image}"}
+    assert seen == [[("s1", "text_to_image", []), ("s2", "upscale", ["${s1.image}"])]]
+    assert outcome.structure_seconds is not None
+    # the arguments grammar holds exactly the parameters still open: no image input, no seed
+    args_schema = fake.calls[1].json_schema
+    assert set(args_schema["properties"]) == {"s1", "s2"} and args_schema["required"] == ["s1"]
+    assert "image" not in args_schema["properties"]["s2"]["properties"] and "seed" not in args_schema["properties"]["s1"]["properties"]
+
+
+def test_unnamed_inputs_are_wired_by_type_from_the_tool_graph(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"tool": "add_audio_to_video"}]},
+                        {"s1": {"prompt": "a dog on a beach"}, "s2": {"prompt": "waves"}}])
+    outcome = Planner(fake, registry).plan(session, "dog on a beach with wave sounds")
+    assert outcome.ok
+    assert outcome.plan.steps[2].args == {"video": "${s1.video}", "audio": "${s2.audio}"}
+    assert outcome.by_type == ["s3.video <- s1", "s3.audio <- s2"]
+
+
+def test_without_wiring_an_unnamed_input_goes_back_to_the_model(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"tool": "add_audio_to_video"}]},
+                        {"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"tool": "add_audio_to_video", "in": ["s1", "s2"]}]},
+                        {"s1": {"prompt": "a dog"}, "s2": {"prompt": "waves"}}])
+    outcome = Planner(fake, registry, options=PlannerOptions(wire_by_type=False)).plan(session, "x")
+    assert outcome.ok and outcome.attempts == 3
+    assert "needs a video for 'video'" in outcome.errors[0]
+
+
+def test_one_source_with_an_image_and_a_mask_feeds_both_inputs(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"steps": [{"tool": "outpaint", "in": [image]}, {"tool": "harmonize", "in": ["s1"]}]},
+                        {"s1": {"left": 64, "prompt": "more sofa"}}])
+    outcome = Planner(fake, registry).plan(session, "make it wider and hide the seam")
+    assert outcome.ok
+    assert outcome.plan.steps[1].args == {"image": "${s1.image}", "mask": "${s1.mask}"}
+
+
+def test_a_missing_kind_is_sent_back_with_the_chains_that_make_it(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"steps": [{"tool": "inpaint", "in": [image]}]},
+                        {"steps": [{"tool": "mask_from_words", "in": [image]}, {"tool": "inpaint", "in": [image, "s1"]}]},
+                        {"s1": {"phrase": "the cat"}, "s2": {"prompt": "a dog"}}])
+    outcome = Planner(fake, registry).plan(session, "replace the cat by a dog")
+    assert outcome.ok and outcome.attempts == 3
+    problem = fake.calls[1].last_text
+    assert "needs a mask" in problem and "mask_from_words" in problem
+
+
+def test_a_source_of_the_wrong_kind_is_a_model_mistake(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "music"}, {"tool": "upscale", "in": ["s1"]}]}, {"cannot": "no"}])
+    outcome = Planner(fake, registry).plan(session, "x")
+    assert not outcome.ok and "upscale) takes image, but s1 is audio" in outcome.errors[0]
+
+
+def test_an_impossible_request_gets_one_sentence_and_no_steps(registry, session):
+    fake = FakeBackend([{"cannot": "I can't send e-mail; I can make the picture for you to send."}])
+    outcome = Planner(fake, registry).plan(session, "e-mail it to my aunt")
+    assert outcome.plan is None and outcome.attempts == 1 and len(fake.calls) == 1
+    assert outcome.reply == "I can't send e-mail; I can make the picture for you to send."
+
+
+def test_a_plan_without_parameters_needs_no_second_answer(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"tool": "video_info", "in": ["s1"]}]}, {"s1": {"prompt": "a dog"}}])
+    outcome = Planner(fake, registry).plan(session, "a clip of a dog and its file details")
+    assert outcome.ok and len(fake.calls) == 2 and set(fake.calls[1].json_schema["properties"]) == {"s1"}
+    only_info = FakeBackend([{"steps": [{"tool": "video_info"}]}])
+    outcome = Planner(only_info, registry).plan(session, "details of the clip")
+    assert not outcome.ok and len(only_info.calls) == 2  # nothing makes a video: sent back, script ends
+
+
+def test_bad_arguments_are_retried(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "text_to_image"}]}, {"s1": {"prompt": "x", "bogus": 1}}, {"s1": {"prompt": "a fox"}}])
+    outcome = Planner(fake, registry).plan(session, "a fox")
+    assert outcome.ok and outcome.attempts == 3 and "bogus" in outcome.errors[0]
+
+
+def test_a_full_plan_in_one_answer_is_still_read(registry, session):
+    plan = {"reply": "ok", "steps": [{"tool": "text_to_image", "id": "g", "args": {"prompt": "a fox"}}]}
+    outcome = Planner(FakeBackend([plan]), registry).plan(session, "a fox")
+    assert outcome.ok and outcome.reply == "ok" and outcome.plan.steps[0].id == "g"
+
+
+def test_single_answer_mode_is_the_earlier_planner(registry, session):
+    plan = {"reply": "ok", "steps": [{"tool": "text_to_image", "id": "g", "args": {"prompt": "a fox"}}]}
+    fake = FakeBackend([plan])
+    outcome = Planner(fake, registry, options=PlannerOptions(two_part=False)).plan(session, "a fox")
+    assert outcome.ok and "steps" in fake.calls[0].json_schema["properties"]
+
+
+def test_structure_grammar_lets_a_step_name_only_earlier_steps_and_existing_artifacts():
+    schema = structure_schema(["a", "b"], ["image-1"], max_steps=3)
+    plan, cannot = schema["anyOf"]
+    tuples = plan["properties"]["steps"]["anyOf"]
+    assert [t["minItems"] for t in tuples] == [1, 2, 3]
+    third = tuples[2]["prefixItems"]
+    assert third[0]["properties"]["in"]["items"]["enum"] == ["image-1"]
+    assert third[2]["properties"]["in"]["items"]["enum"] == ["s1", "s2", "image-1"]
+    assert "in" not in structure_schema(["a"], [], max_steps=1)["anyOf"][0]["properties"]["steps"]["anyOf"][0]["prefixItems"][0]["properties"]
+    assert cannot["required"] == ["cannot"] and schema["x-guidance"]["whitespace_flexible"] is False
+    assert "anyOf" not in structure_schema(["a"], [], refusal=False)
+
+
+def test_examples_convert_to_the_two_part_form(registry):
+    plan = {"steps": [{"tool": "text_to_video", "id": "clip", "args": {"prompt": "a dog"}},
+                      {"tool": "sound_effect", "id": "waves", "args": {"prompt": "waves"}},
+                      {"tool": "add_audio_to_video", "id": "final", "args": {"video": "${clip.video}", "audio": "${waves.audio}"}}]}
+    structure, arguments = structure_of(plan, registry)
+    assert structure == {"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"tool": "add_audio_to_video", "in": ["s1", "s2"]}]}
+    assert arguments == {"s1": {"prompt": "a dog"}, "s2": {"prompt": "waves"}}
+
+
+def test_the_embedded_grammar_decodes_compact_json():
+    grammar = compact_json_grammar({"type": "object", "x-guidance": {"lenient": True}})
+    head, body = grammar.split("%json ", 1)
+    assert head.startswith("%llguidance {}")
+    options = json.loads(body)["x-guidance"]
+    assert options == {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":", "lenient": True}
