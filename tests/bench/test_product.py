@@ -1,0 +1,46 @@
+"""The product request set is well formed for our registry, and the scorer judges as documented."""
+
+from __future__ import annotations
+
+import yaml
+
+from agent.llm.fake import FakeBackend
+from bench.product import REQUESTS, ListedSession, judge, run, summarise
+from tools.registry import load_registry
+
+
+def test_every_turn_names_real_tools_and_listed_artifacts():
+    registry = load_registry()
+    conversations = yaml.safe_load(REQUESTS.read_text())
+    turns = [t for c in conversations for t in c["turns"]]
+    assert len(turns) >= 30 and sum(bool(t.get("cannot")) for t in turns) >= 3
+    for turn in turns:
+        named = {tool for group in turn.get("uses", []) for tool in group} | set(turn.get("also", []))
+        assert named <= {t.name for t in registry}, named - {t.name for t in registry}
+        session = ListedSession(turn.get("artifacts", []))
+        assert all(session.exists(a) for a in turn.get("refers", []) + turn.get("avoid_refs", []))
+        assert turn.get("cannot") or turn.get("uses")
+
+
+def test_scripted_turns_are_judged_on_tools_references_and_refusals():
+    conversations = [{"id": "c", "turns": [
+        {"artifacts": ["image-1 text_to_image: a", "image-2 text_to_image: b"], "request": "upscale the second one",
+         "uses": [["upscale"]], "refers": ["image-2"], "avoid_refs": ["image-1"]},
+        {"artifacts": ["image-1 text_to_image: a"], "request": "upscale it and posterize", "uses": [["upscale"]]},
+        {"request": "book a flight", "cannot": True},
+    ]}]
+    fake = FakeBackend([{"steps": [{"tool": "upscale", "in": ["image-2"]}]}, {"s1": {"scale": 4}},
+                        {"steps": [{"tool": "upscale", "in": ["image-1"]}, {"tool": "posterize", "in": ["s1"]}]}, {"s1": {}, "s2": {}},
+                        {"cannot": "I can't book flights."}])
+    results = list(run(conversations, load_registry(), fake))
+    assert [r.right for r in results] == [True, False, True]
+    assert results[1].problems == ["unrequested ['posterize']"]
+    assert "Note:" in fake.calls[0].last_text  # the intake's reference note ("the second one" -> image-2)
+    assert summarise(results)["right"] == 2
+
+
+def test_judge_requires_a_plain_refusal():
+    from agent.planner import PlanOutcome
+
+    problems, _, _ = judge({"cannot": True}, PlanOutcome(reply="I could not make a valid plan in 3 attempts."))
+    assert problems and "no plain refusal" in problems[0]
