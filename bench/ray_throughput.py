@@ -19,6 +19,7 @@ import os
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep a local head on 127.0.0.1
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a loopback-only cluster; no token file in ~/.ray
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse

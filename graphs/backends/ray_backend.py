@@ -330,8 +330,11 @@ class RayBackend:
         if self.address is None:
             ray.init(include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
             self._started_ray = True
-        else:
+            return
+        try:
             ray.init(address=self.address, namespace=NAMESPACE, log_to_driver=False)
+        except ConnectionError as exc:
+            raise ToolFailure(f"cannot reach the Ray cluster at {self.address} (LLMGA_RAY_ADDRESS): {_first_line(exc)}") from None
 
     def worker(self, family: str) -> Any:
         """The actor handle for ``family``, started (and checked to be placed) on first use."""

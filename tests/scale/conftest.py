@@ -15,6 +15,7 @@ import os
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is imported: set it first
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a loopback-only cluster; no token file in ~/.ray
 
 import importlib.util
 import shutil
@@ -51,6 +52,20 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float) -> None
     raise RuntimeError(f"the Ray head did not open port {port} within {seconds:.0f} s")
 
 
+def _connect(ray, address: str, seconds: float) -> None:
+    """Join the head as this process's driver, retrying: on a loaded 2-core machine the head's
+    services can take a while after its port opens."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            ray.init(address=address, namespace="llmga", log_to_driver=False)
+            return
+        except ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
     if importlib.util.find_spec("ray") is None:
@@ -69,12 +84,14 @@ def ray_address() -> Iterator[str]:
          "--object-store-memory=100000000", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
+    import ray
+
     try:
         _wait_for_port(port, head, 120)
-        yield f"127.0.0.1:{port}"
+        address = f"127.0.0.1:{port}"
+        _connect(ray, address, 180)  # the backends reuse this connection
+        yield address
     finally:
-        import ray
-
         if ray.is_initialized():
             ray.shutdown()
         os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops the processes it started
