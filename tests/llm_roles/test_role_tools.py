@@ -92,11 +92,26 @@ def test_generate_checked_retries_with_vision_and_records_the_score(llm, run_pla
     assert text.remaining == 0 and vision.remaining == 0, "questions written once, each answered per image"
 
 
-def test_generate_checked_without_vision_skips_and_says_so(llm, run_plan, pool, session, monkeypatch) -> None:
+def test_generate_checked_without_vision_uses_the_detector_and_fails_noise(llm, run_plan, pool, session, monkeypatch) -> None:
+    """No image-reading model: the object detector answers "Is there a car?" (no, on tiny noise), the
+    colour question is skipped, and the retry spends its attempts (no LLM call: the questions come
+    from the request's words)."""
     monkeypatch.delenv("LLMGA_VISION", raising=False)
     llm.install(FakeBackend([]))
     monkeypatch.setenv("LLMGA_PLANNER", "fake")
-    result = run_plan([{"id": "g", "tool": "generate_checked", "args": GEN}])
+    result = run_plan([{"id": "g", "tool": "generate_checked", "args": {**GEN, "max_attempts": 2}}])
+    ok(result)
+    image = session.get(result.steps["g"].outputs["image"])
+    report = image.meta["evaluation"]
+    assert image.meta["score"] == 0.0 and report["checked"] and len(image.meta["attempts"]) == 2
+    assert report["evaluator"].startswith("detector") and [s["question"] for s in report["skipped"]] == ["Is the car red?"]
+
+
+def test_generate_checked_with_nothing_to_check_says_so(llm, run_plan, pool, session, monkeypatch) -> None:
+    monkeypatch.delenv("LLMGA_VISION", raising=False)
+    llm.install(FakeBackend([]))
+    monkeypatch.setenv("LLMGA_PLANNER", "fake")
+    result = run_plan([{"id": "g", "tool": "generate_checked", "args": {**GEN, "prompt": "a sunset over the sea"}}])
     ok(result)
     image = session.get(result.steps["g"].outputs["image"])
     assert image.meta["score"] is None and image.meta["evaluation"]["checked"] is False and len(image.meta["attempts"]) == 1
