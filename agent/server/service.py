@@ -64,24 +64,39 @@ class Unauthorized(UserError):
 
 
 class Owners:
-    """Which user made which session: a small JSON file, rewritten atomically on each change."""
+    """Which user made which session: a small JSON file in the workspace. Reads follow the file and a
+    change is made under an exclusive lock on it, so service processes sharing one workspace agree."""
 
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self._owners: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+        self._owners: dict[str, str] = {}
+        self._stamp: float | None = None
+
+    def _load(self) -> None:
+        stamp = self.path.stat().st_mtime_ns if self.path.is_file() else None
+        if stamp != self._stamp:
+            self._owners = json.loads(self.path.read_text()) if stamp is not None else {}
+            self._stamp = stamp
 
     def get(self, session_id: str) -> str | None:
         with self._lock:
+            self._load()
             return self._owners.get(session_id)
 
     def set(self, session_id: str, user: str) -> None:
+        import fcntl
+
         with self._lock:
-            self._owners[session_id] = user
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._owners, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
+            with open(self.path.with_suffix(".lock"), "w") as guard:
+                fcntl.flock(guard, fcntl.LOCK_EX)
+                self._stamp = None
+                self._load()
+                self._owners[session_id] = user
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(self._owners, indent=1, sort_keys=True))
+                os.replace(tmp, self.path)
 
 
 def data_url(image: Any, side: int = 96) -> str:

@@ -4,6 +4,7 @@ download is not reachable here), against the UI mounted on a real uvicorn server
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +55,9 @@ def test_upload_paint_a_mask_send_approve_and_see_the_result(ui_server: Server, 
     page.locator("#approve").wait_for(state="visible", timeout=60_000)
     assert "inpaint" in page.locator("#plan").inner_text()
     page.locator("#approve").click()
-    page.locator("#progress").get_by_text("done").first.wait_for(timeout=120_000)
+    page.locator("#progress").get_by_text(re.compile(r"Job job-\w+: (done|failed|cancelled)")).wait_for(timeout=300_000)
+    progress = page.locator("#progress").inner_text()
+    assert re.search(r"Job job-\w+: done", progress), progress
     page.locator("#gallery img").first.wait_for(timeout=30_000)
 
     session_id = ui_server.service.sessions("local")[-1]["id"]
