@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from langgraph.checkpoint.postgres import PostgresSaver
 
 from agent.conversation import Conversation, checkpointer, sessions_with_turns
 from agent.llm.fake import FakeBackend
@@ -21,6 +20,7 @@ from agent.nodes import AgentContext
 from tests.scale.pg_child import note_plan
 from tests.support import Calls, make_runtime
 
+PostgresSaver = pytest.importorskip("langgraph.checkpoint.postgres", reason="pip install -e '.[scale]'").PostgresSaver
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("pg_child.py")
 
