@@ -45,7 +45,7 @@ class _ConfigFile(YamlConfigSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         data = super().__call__()
-        return {k: v for k, v in data.items() if k != "planner"}
+        return {k: v for k, v in data.items() if k not in ("planner", "serve")}  # serve: is agent.server.config's
 
 
 class Settings(BaseSettings):
