@@ -7,8 +7,10 @@ serve as examples. Metrics:
 
 - counting: the planned boxes name exactly the requested objects in exactly the requested numbers
   (names compared singular, case-insensitive; an extra object counts as wrong);
-- spatial: the first box of obj1 and the first of obj2 satisfy the relation between their centres
-  (``left``/``right``/``top``/``bottom``; ``next to`` = further apart across than up and down).
+- spatial (``spatial_correct``, sign only): the first box of obj1 and the first of obj2 satisfy
+  the relation between their centres by the sign of the offset; lenient and not comparable with
+  published figures. ``layoutgpt_counting`` / ``layoutgpt_spatial`` are LayoutGPT's own rules
+  (name containment; difflib matching and the 45-degree rule): ``llmga bench layout`` uses them.
 
 A request whose plan fails its checks after every retry counts as wrong. One JSON line per request
 goes to ``--out``; the summary is printed. Run the model under the shared lock:
@@ -19,7 +21,9 @@ goes to ``--out``; the summary is printed. Run the model under the shared lock:
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import random
 import re
 import statistics
@@ -43,7 +47,7 @@ from tools.llm.layout import (
 )
 from tools.llm.structured import RoleError
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "layout"
+DATA = Path("../shared/eval/layout")  # repository-relative, like every bench default
 RELATIONS = {"left": "left of", "right": "right of", "top": "above", "bottom": "below", "next to": "next to"}
 STOP = {"a", "an", "the", "of", "in", "on", "to", "is", "are", "there", "and", "image", "picture", "photo", "with"}
 
@@ -137,7 +141,7 @@ def spatial_correct(record: dict, plan: LayoutPlan) -> bool:
     second = next((b for b in plan.boxes if normalize_name(b.phrase) == normalize_name(n2) and b is not first), None)
     if first is None or second is None:
         return False
-    return relation_holds(RELATIONS[record["relation"]], first.centre, second.centre)
+    return relation_holds(RELATIONS[record["relation"]], first.centre, second.centre, rule="sign")
 
 
 def split(records: list[dict], n: int, seed: int) -> tuple[list[int], list[int]]:
@@ -233,6 +237,138 @@ def rescore(path: Path, data: Path) -> dict:
         if task == "counting":
             summary[task]["strict_accuracy"] = round(100 * sum(p is not None and counting_strict(records[r["id"]], p)
                                                                 for r, p in zip(rows, plans, strict=True)) / len(rows), 1)
+    return summary
+
+
+# -- LayoutGPT's own rules (the ones its published numbers use) --------------------------------
+_ARTICLE = re.compile(r"^(a|an|the)\s+")
+LGPT_RELATION = {"left": "left of", "right": "right of", "top": "above", "bottom": "below"}
+
+
+def _lgpt_name(name: str) -> str:
+    return _ARTICLE.sub("", name.lower().strip())
+
+
+def layoutgpt_counting(record: dict, plan: LayoutPlan) -> bool:
+    """``eval_counting_layout.py``: a planned box counts for a gold category when one name contains
+    the other (lower case, leading article dropped); every gold category needs exactly its count,
+    other categories are not penalised. Comparison prompts ("the number of X is more than that
+    of Y"): X exactly as stated, and Y at least one and fewer (more) than X."""
+    names = [_lgpt_name(b.phrase) for b in plan.boxes]
+
+    def count(category: str) -> int:
+        gold = _lgpt_name(category)
+        return sum(gold in n or n in gold for n in names)
+
+    gold = record["num_object"]
+    if record.get("sub-type") == "comparison" and len(gold) == 2:
+        (first, n1), (second, _) = gold
+        c1, c2 = count(first), count(second)
+        more = "more than" in record["prompt"]
+        return c1 == n1 and c2 >= 1 and (c1 > c2 if more else c1 < c2)
+    return all(count(name) == n for name, n in gold)
+
+
+def _lgpt_relation(subject: PlannedBox, obj: PlannedBox) -> str:
+    """The relation of two box centres by the 45-degree rule (``eval_spatial_layout.py``)."""
+    (sx, sy), (ox, oy) = subject.centre, obj.centre
+    dx, dy = sx - ox, sy - oy
+    norm = math.hypot(dx, dy)
+    if norm == 0:
+        return "diagonal"
+    cos_x, cos_y = dx / norm, dy / norm
+    if cos_x > math.sqrt(2) / 2:
+        return "right"
+    if cos_x < -math.sqrt(2) / 2:
+        return "left"
+    if cos_y > math.sqrt(2) / 2:
+        return "bottom"
+    if cos_y < -math.sqrt(2) / 2:
+        return "top"
+    return "diagonal"
+
+
+def layoutgpt_spatial(record: dict, plan: LayoutPlan, *, rule: str = "45") -> bool:
+    """``eval_spatial_layout.py``: each named object matches the closest planned name (difflib,
+    cutoff 0.6); correct when any pair of matched boxes has the gold relation ("next to": left or
+    right). ``rule="sign"`` compares only the sign of the centre offset (lenient; not comparable)."""
+    names = sorted({b.phrase for b in plan.boxes})
+    (n1, _), (n2, _) = record["obj1"], record["obj2"]
+    m1 = difflib.get_close_matches(n1, names, n=1, cutoff=0.6)
+    m2 = difflib.get_close_matches(n2, names, n=1, cutoff=0.6)
+    if not m1 or not m2:
+        return False
+    firsts = [b for b in plan.boxes if b.phrase == m1[0]]
+    seconds = [b for b in plan.boxes if b.phrase == m2[0]]
+    wanted = {"left", "right"} if record["relation"] == "next to" else {record["relation"]}
+    for a in firsts:
+        for b in seconds:
+            if a is b:
+                continue
+            if rule == "45" and _lgpt_relation(a, b) in wanted:
+                return True
+            if rule == "sign":
+                dx, dy = a.centre[0] - b.centre[0], a.centre[1] - b.centre[1]
+                sign = {"left": dx < 0, "right": dx > 0, "top": dy < 0, "bottom": dy > 0}
+                if any(sign[w] for w in wanted):
+                    return True
+    return False
+
+
+def run_layout(data: Path, examples_from: Path | None, *, backend: object, n: int | None, k: int, attempts: int, seed: int,
+               out: Path) -> dict:
+    """One NSR-1K file (counting or spatial, told apart by its fields), examples from
+    ``examples_from`` (default: the rest of ``data``); scored records are never examples.
+    One JSON line per request (with the planned boxes) as each finishes; returns the summary."""
+    records = load(data)
+    counting = "num_object" in records[0]
+    if n is None or n >= len(records):
+        scored_ix = list(range(len(records)))
+    else:
+        scored_ix, _ = split(records, n, seed)
+    scored = [records[i] for i in scored_ix]
+    scored_ids = {r["id"] for r in scored}
+    pool_records = load(examples_from) if examples_from else [r for r in records if r["id"] not in scored_ids]
+    pool = [e for r in pool_records if r["id"] not in scored_ids and (e := example_from(r)) is not None]
+    examples = fixed_examples(pool, k)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    rows = []
+    for done, record in enumerate(scored, 1):
+        started = time.perf_counter()
+        plan, trace, error = None, None, None
+        try:
+            _, answer = plan_layout(backend, record["prompt"], examples=examples, attempts=attempts, seed=0)
+            plan, trace = answer.value, answer.trace
+        except RoleError as exc:
+            error, trace = str(exc), exc.trace
+        seconds = time.perf_counter() - started
+        row: dict = {"id": record["id"], "prompt": record["prompt"], "seconds": round(seconds, 2),
+                     "attempts": trace.attempts if trace else attempts, "problems": trace.problems if trace else [], "error": error,
+                     "completion_tokens": trace.completion_tokens if trace else None,
+                     "boxes": [b.model_dump() for b in plan.boxes] if plan else None}
+        if counting:
+            row["layoutgpt"] = plan is not None and layoutgpt_counting(record, plan)
+            row["strict"] = plan is not None and counting_strict(record, plan)
+        else:
+            row["layoutgpt"] = plan is not None and layoutgpt_spatial(record, plan)
+            row["sign_only"] = plan is not None and layoutgpt_spatial(record, plan, rule="sign")
+        rows.append(row)
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"[{done}/{len(scored)}] {'ok ' if row['layoutgpt'] else 'BAD'} {seconds:5.1f}s x{row['attempts']} {record['prompt']}",
+              file=sys.stderr, flush=True)
+    latencies = sorted(r["seconds"] for r in rows)
+    summary = {
+        "task": "counting" if counting else "spatial", "n": len(rows), "examples": len(examples), "pool": len(pool),
+        "layoutgpt_accuracy": round(100 * sum(r["layoutgpt"] for r in rows) / max(1, len(rows)), 1),
+        "unplanned": sum(r["boxes"] is None for r in rows),
+        "median_s": round(statistics.median(latencies), 2) if latencies else None,
+        "p90_s": round(latencies[int(0.9 * (len(latencies) - 1))], 2) if latencies else None,
+    }
+    key = "strict" if counting else "sign_only"
+    summary[f"{key}_accuracy"] = round(100 * sum(r[key] for r in rows) / max(1, len(rows)), 1)
+    out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

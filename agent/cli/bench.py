@@ -117,6 +117,29 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
     click.echo(f"per-request results: {path}")
 
 
+@bench.command("layout")
+@click.option("--data", type=click.Path(path_type=Path),
+              help=f"An NSR-1K file, counting or spatial ({DATA_HELP}/layout/nsr1k_spatial_dev.jsonl)")
+@click.option("--examples-from", "examples_from", type=click.Path(path_type=Path),
+              help="JSONL to draw in-context examples from (default: the records of --data not scored).")
+@click.option("--limit", type=int, default=60, show_default=True, help="Score N records (seeded sample; 0: all).")
+@click.option("--planner", help=PLANNER_HELP)
+@click.option("--examples", "k", default=8, show_default=True, help="In-context examples.")
+@click.option("--attempts", default=3, show_default=True)
+@click.option("--seed", default=2026, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL with the planned boxes (default: bench-results/layout-<time>.jsonl).")
+def layout(data: Path | None, examples_from: Path | None, limit: int, planner: str | None, k: int, attempts: int, seed: int,
+           out: Path | None) -> None:
+    """NSR-1K layouts scored by LayoutGPT's rules (counting; spatial with the 45-degree rule; sign-only beside it)."""
+    nsr = harness("nsr1k")
+    data = data or eval_dir() / "layout" / "nsr1k_spatial_dev.jsonl"
+    path = _out(out, "layout")
+    summary = nsr.run_layout(data, examples_from, backend=get_backend(planner), n=limit or None, k=k, attempts=attempts,
+                             seed=seed, out=path)
+    click.echo(json.dumps(summary, indent=2))
+    click.echo(f"per-request results: {path}")
+
+
 @bench.command("controlllm")
 @click.option("--data", type=click.Path(path_type=Path), help=f"ControlLLM tool100_dev.jsonl ({DATA_HELP}/controlllm/tool100_dev.jsonl)")
 @click.option("--tools", "tools_json", type=click.Path(path_type=Path), help="tools.json (default: beside --data)")

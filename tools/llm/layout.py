@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompts import render
 from tools.artifacts import Box, Layout
 from tools.llm.protocol import LLMBackend
-from tools.llm.structured import Answer, ask
+from tools.llm.structured import Answer, Trace, ask, parse_json_model
 
 GRID = 64
 RelationName = Literal["left of", "right of", "above", "below", "next to"]
@@ -122,17 +122,23 @@ def centre_of(boxes: Sequence[PlannedBox]) -> tuple[float, float]:
     return sum(xs) / len(xs), sum(ys) / len(ys)
 
 
-def relation_holds(relation: str, subject: tuple[float, float], obj: tuple[float, float]) -> bool:
+def relation_holds(relation: str, subject: tuple[float, float], obj: tuple[float, float], *, rule: str = "45") -> bool:
     """Whether ``subject relation obj`` holds between two centres (y grows downwards).
 
-    'next to' means side by side: the centres are further apart across than up and down.
+    ``rule="45"`` is LayoutGPT's (``eval_spatial_layout.py``): "left of" means the offset lies
+    within 45 degrees of the leftward axis (further apart across than up and down), likewise the
+    others; a diagonal placement satisfies none. ``rule="sign"`` only compares one coordinate.
+    'next to' means side by side: further apart across than up and down.
     """
     dx, dy = subject[0] - obj[0], subject[1] - obj[1]
+    across, upright = abs(dx) > abs(dy), abs(dy) > abs(dx)
+    if rule == "sign":
+        across = upright = True
     return {
-        "left of": dx < 0,
-        "right of": dx > 0,
-        "above": dy < 0,
-        "below": dy > 0,
+        "left of": dx < 0 and across,
+        "right of": dx > 0 and across,
+        "above": dy < 0 and upright,
+        "below": dy > 0 and upright,
         "next to": abs(dx) > abs(dy),
     }[relation]
 
@@ -171,7 +177,10 @@ def check_plan(plan: LayoutPlan) -> list[str]:
 
 
 def _hint(relation: str) -> str:
-    return {"left of": "left of", "right of": "right of", "above": "above (smaller y than)", "below": "below (larger y than)",
+    return {"left of": "left of (smaller x, and further apart across than up and down)",
+            "right of": "right of (larger x, and further apart across than up and down)",
+            "above": "above (smaller y, and further apart up and down than across)",
+            "below": "below (larger y, and further apart up and down than across)",
             "next to": "beside (same height, different x from)"}[relation]
 
 
@@ -198,6 +207,67 @@ def messages_for(request: str, examples: Sequence[LayoutExample]) -> list[BaseMe
     return messages
 
 
+class LayoutHead(BaseModel):
+    """The first part of a layout answer: what to draw and how it relates, before any box."""
+
+    model_config = ConfigDict(extra="forbid")
+    objects: list[PlannedObject] = Field(min_length=1, max_length=12)
+    relations: list[Relation] = Field(max_length=8)
+
+
+MAX_BOXES = 24
+
+
+def head_schema() -> dict:
+    """LayoutPlan's own schema without ``boxes``: the model commits to objects and counts first."""
+    schema = LayoutPlan.model_json_schema()
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k != "boxes"}
+    schema["required"] = [k for k in schema.get("required", []) if k != "boxes"]
+    return schema
+
+
+def boxes_schema(head: LayoutHead) -> dict:
+    """Exactly ``count`` boxes per declared object, in order, each phrase and instance fixed by the
+    grammar: the model writes only corners, and cannot draw two elephants for three."""
+    box = PlannedBox.model_json_schema()
+    corners = {k: v for k, v in box["properties"].items() if k not in ("phrase", "instance")}
+    items = [
+        {
+            "type": "object",
+            "properties": {"phrase": {"const": obj.name}, "instance": {"const": i}, **corners},
+            "required": ["phrase", "instance", "x0", "y0", "x1", "y1"],
+            "additionalProperties": False,
+        }
+        for obj in head.objects
+        for i in range(1, obj.count + 1)
+    ][:MAX_BOXES]
+    return {
+        "type": "object",
+        "properties": {"boxes": {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}},
+        "required": ["boxes"],
+        "additionalProperties": False,
+    }
+
+
+def _read_head(text: str) -> LayoutHead | LayoutPlan:
+    """The first answer: a head, or (from a backend without the grammar) a whole checked plan."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if isinstance(data, dict) and "boxes" in data:
+        plan = parse_json_model(LayoutPlan, text)
+        if problems := check_plan(plan):
+            raise ValueError("; ".join(problems))
+        return plan
+    head = parse_json_model(LayoutHead, text)
+    if len({normalize_name(o.name) for o in head.objects}) != len(head.objects):
+        raise ValueError("each object must be listed once, with its total count")
+    if sum(o.count for o in head.objects) > MAX_BOXES:
+        raise ValueError(f"at most {MAX_BOXES} boxes in all")
+    return head
+
+
 def plan_layout(
     backend: LLMBackend,
     request: str,
@@ -208,11 +278,37 @@ def plan_layout(
     attempts: int = 3,
     seed: int | None = None,
 ) -> tuple[Layout, Answer[LayoutPlan]]:
-    """Plan boxes for ``request``; raises ``RoleError`` when no checked plan comes in ``attempts``."""
+    """Plan boxes for ``request``; raises ``RoleError`` when no checked plan comes in ``attempts``.
+
+    Two answers: objects with counts and relations first, then the boxes under a grammar made
+    from them (one box per declared instance, phrases fixed). The boxes are checked against the
+    declared relations by LayoutGPT's 45-degree rule; a failed check retries the boxes only.
+    """
     chosen = default_examples() if examples is None else examples
-    answer = ask(backend, messages_for(request, chosen), LayoutPlan, role="plan_layout", check=check_plan,
-                 attempts=attempts, max_tokens=600, seed=seed)
-    return answer.value.to_layout(width, height, caption=request), answer
+    messages = messages_for(request, chosen)
+    first = ask(backend, messages, LayoutPlan, role="plan_layout", parse=_read_head, schema=head_schema(),
+                attempts=attempts, max_tokens=300, seed=seed)
+    if isinstance(first.value, LayoutPlan):
+        return first.value.to_layout(width, height, caption=request), first
+    head: LayoutHead = first.value
+    wanted = ", ".join(f"{o.name} 1..{o.count}" if o.count > 1 else o.name for o in head.objects)
+    follow = [*messages, AIMessage(head.model_dump_json()), HumanMessage(f"Now the boxes, one per instance: {wanted}.")]
+
+    def read(text: str) -> LayoutPlan:
+        boxes = parse_json_model(_Boxes, text)
+        return LayoutPlan(objects=head.objects, relations=head.relations, boxes=boxes.boxes)
+
+    second = ask(backend, follow, LayoutPlan, role="plan_layout", parse=read, check=check_plan, schema=boxes_schema(head),
+                 attempts=attempts, max_tokens=40 + 40 * sum(o.count for o in head.objects), seed=seed)
+    trace = Trace(attempts=first.trace.attempts + second.trace.attempts, problems=first.trace.problems + second.trace.problems,
+                  generations=first.trace.generations + second.trace.generations,
+                  seconds=first.trace.seconds + second.trace.seconds)
+    return second.value.to_layout(width, height, caption=request), Answer(second.value, trace)
+
+
+class _Boxes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    boxes: list[PlannedBox] = Field(min_length=1, max_length=MAX_BOXES)
 
 
 def plan_json(plan: LayoutPlan) -> str:

@@ -1,0 +1,41 @@
+"""plan_layout in two answers: objects and relations, then exactly one box per declared instance
+under a grammar built from them; relations checked by LayoutGPT's 45-degree rule."""
+
+from __future__ import annotations
+
+from agent.llm.fake import FakeBackend
+from tools.llm.layout import LayoutHead, boxes_schema, plan_layout, relation_holds
+
+HEAD = {"objects": [{"name": "elephant", "count": 3}, {"name": "pool", "count": 1}],
+        "relations": [{"subject": "elephant", "relation": "next to", "object": "pool"}]}
+
+
+def _box(phrase, i, x0, y0, x1, y1):
+    return {"phrase": phrase, "instance": i, "x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
+def test_boxes_grammar_fixes_phrases_and_counts():
+    schema = boxes_schema(LayoutHead.model_validate(HEAD))
+    items = schema["properties"]["boxes"]["prefixItems"]
+    assert [(i["properties"]["phrase"]["const"], i["properties"]["instance"]["const"]) for i in items] == [
+        ("elephant", 1), ("elephant", 2), ("elephant", 3), ("pool", 1)]
+    assert schema["properties"]["boxes"]["minItems"] == schema["properties"]["boxes"]["maxItems"] == 4
+
+
+def test_three_elephants_in_two_answers_and_a_diagonal_relation_is_retried():
+    diagonal = {"boxes": [_box("elephant", 1, 2, 2, 10, 10), _box("elephant", 2, 10, 2, 18, 10), _box("elephant", 3, 2, 10, 10, 18),
+                          _box("pool", 1, 30, 30, 60, 60)]}
+    beside = {"boxes": [_box("elephant", 1, 2, 30, 10, 40), _box("elephant", 2, 10, 30, 18, 40), _box("elephant", 3, 18, 30, 26, 40),
+                        _box("pool", 1, 34, 28, 62, 44)]}
+    fake = FakeBackend([HEAD, diagonal, beside])
+    layout, answer = plan_layout(fake, "three elephants standing beside a pool of water")
+    assert [b.phrase for b in layout.boxes].count("elephant") == 3 and answer.trace.attempts == 3
+    assert "elephant next to pool" in fake.calls[2].last_text
+    assert "boxes" not in fake.calls[0].json_schema["properties"]
+    assert "1..3" in fake.calls[1].last_text
+
+
+def test_the_45_degree_rule_beside_the_sign_rule():
+    assert relation_holds("left of", (10, 10), (30, 12)) and not relation_holds("left of", (10, 10), (20, 40))
+    assert relation_holds("left of", (10, 10), (20, 40), rule="sign")
+    assert relation_holds("above", (10, 5), (12, 40)) and not relation_holds("above", (0, 30), (40, 40))
