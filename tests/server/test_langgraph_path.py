@@ -5,6 +5,10 @@ thread id, a context given as JSON, and two runs sharing one runtime and model p
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 from langchain_core.messages import HumanMessage
@@ -39,3 +43,13 @@ def test_a_run_without_session_id_uses_the_thread_and_runs_share_one_runtime(tmp
     assert second["session_id"] == "thread-8" and second["status"] == "done"
     assert nodes.shared_runtime() is runtime and runtime.models is pool
     assert nodes.AgentContext().llmga is runtime and nodes.AgentContext(approve=True).planner.backend is nodes.AgentContext().planner.backend
+
+
+def test_loading_a_pipeline_draws_no_library_bars(tiny_models, tmp_path):
+    """Progress reaches the faces through llmga's events; diffusers' own bars must not reach a terminal."""
+    code = ("from tools.models import ModelPool; import torch; torch.set_num_threads(1); "
+            f"ModelPool('tiny', cache_dir={str(tiny_models)!r}).pipeline('text2img')")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Loading pipeline components" not in done.stderr and "it/s]" not in done.stderr, done.stderr[-2000:]
