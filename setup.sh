@@ -82,4 +82,9 @@ install_selfie_segmenter() {
   rm -rf "$wheel_dir"
 }
 install_selfie_segmenter
+if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ]; then
+  # Read the planner's system prompt once into the on-disk prompt cache (after every tool is
+  # installed: the prompt lists them), so the first `llmga run` plans as fast as later ones.
+  HF_HUB_OFFLINE=1 .venv/bin/python -m agent.planner --warm || echo "setup: planner warm-up skipped"
+fi
 echo "setup: ready; run .venv/bin/llmga --help"

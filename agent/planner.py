@@ -529,3 +529,39 @@ def describe(structure: Structure) -> str:
         sources = sorted({r[2:-1].split(".")[0] for r in step.refs.values()})
         parts.append(step.tool.name + (f" (from {', '.join(sources)})" if sources else ""))
     return "I will run " + ", then ".join(parts) + "."
+
+
+def warm(backend: LLMBackend, registry: Registry) -> float:
+    """Read the planner's system prompt once (one-token answer), so a backend with a prompt cache
+    (the embedded model keeps it on disk) starts the first real request from it. Seconds taken."""
+    started = time.perf_counter()
+    planner = Planner(backend, registry)
+    schema = structure_schema([t.name for t in registry], [])
+    backend.generate(planner.messages([], "warm up", []), json_schema=schema, max_tokens=1)
+    return time.perf_counter() - started
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m agent.planner --warm``: fill the planner's prompt cache (setup.sh runs it)."""
+    import argparse
+    import sys
+
+    from agent.nodes import _backend_key, _shared_backend, shared_runtime
+
+    parser = argparse.ArgumentParser(prog="python -m agent.planner")
+    parser.add_argument("--warm", action="store_true", help="read the planner's system prompt into the prompt cache")
+    args = parser.parse_args(argv)
+    if not args.warm:
+        parser.print_help()
+        return 2
+    try:
+        seconds = warm(_shared_backend(*_backend_key()), shared_runtime().registry)
+    except LlmgaError as exc:
+        print(f"planner warm-up skipped: {exc}", file=sys.stderr)
+        return 0
+    print(f"planner prompt cached in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

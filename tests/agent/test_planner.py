@@ -157,3 +157,13 @@ def test_the_embedded_grammar_decodes_compact_json():
     assert head.startswith("%llguidance {}")
     options = json.loads(body)["x-guidance"]
     assert options == {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":", "lenient": True}
+
+
+def test_warm_reads_the_same_system_prompt_a_request_starts_with(registry, session):
+    from agent.planner import warm
+
+    fake = FakeBackend(["{", {"cannot": "no"}])
+    warm(fake, registry)
+    Planner(fake, registry).plan(session, "x")
+    assert fake.calls[0].max_tokens == 1
+    assert fake.calls[0].messages[0].content == fake.calls[1].messages[0].content
