@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from graphs.plan import STEP_ID
+from graphs.tool_graph import text_slots
 from tools.artifacts import Artifact, Kind
 from tools.base import Tool
 from tools.registry import Registry
@@ -197,21 +198,35 @@ def structure_schema(
     max_steps: int = MAX_STEPS,
     positional: bool = True,
     refusal: bool = True,
+    accepts: dict[str, set[str]] | None = None,
 ) -> dict[str, Any]:
     """The grammar of the structure answer for one request.
 
-    ``{"steps": [{"tool": <name>, "in": [<source>, ...]}, ...]}`` or ``{"cannot": "<one sentence>"}``.
+    ``{"steps": [{"in": [<source>, ...], "tool": <name>}, ...]}`` or ``{"cannot": "<one sentence>"}``.
     With ``positional`` the step list is a choice of fixed-length tuples, so the k-th step's
     sources can only be ``s1`` .. ``s(k-1)`` or an artifact of this session: no reference to a
     later step, to itself or to an artifact that does not exist can be written at all.
+    With ``accepts`` (tool name -> the artifact ids it can take) each step is a choice between
+    tools, its sources written first: once the model has named ``video-1`` only tools that take a
+    video remain to choose from, so the graph shortlists the tools and the model picks one.
     """
 
     def item(position: int) -> dict[str, Any]:
-        sources = [step_label(j) for j in range(1, position)] + list(artifact_ids)
-        props: dict[str, Any] = {"tool": {"enum": list(tool_names)}}
-        if sources:
-            props["in"] = {"type": "array", "items": {"enum": sources}, "maxItems": 4}
-        return {"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False}
+        steps = [step_label(j) for j in range(1, position)]
+        if accepts is None:
+            sources = steps + list(artifact_ids)
+            props: dict[str, Any] = {}
+            if sources:
+                props["in"] = {"type": "array", "items": {"enum": sources}, "maxItems": 4}
+            props["tool"] = {"enum": list(tool_names)}
+            return {"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False}
+        options = []
+        for name in tool_names:
+            sources = steps + [a for a in artifact_ids if a in accepts.get(name, set())]
+            props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": 4}} if sources else {}
+            props["tool"] = {"const": name}
+            options.append({"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False})
+        return {"anyOf": options}
 
     if positional:
         steps: dict[str, Any] = {
@@ -232,6 +247,16 @@ def structure_schema(
         "additionalProperties": False,
     }
     return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+
+
+def accepted_artifacts(registry: Registry, artifacts: list[Artifact]) -> dict[str, set[str]]:
+    """Tool name -> the ids of ``artifacts`` whose kind one of its inputs takes (text artifacts
+    count for tools with a text parameter a source can feed)."""
+    out: dict[str, set[str]] = {}
+    for tool in registry:
+        kinds = {spec.kind for spec in tool.inputs.values()} | ({Kind.TEXT} if text_slots(tool) else set())
+        out[tool.name] = {a.id for a in artifacts if a.kind in kinds}
+    return out
 
 
 def fillable_params(tool: type[Tool], wired: set[str]) -> dict[str, Any]:
@@ -281,7 +306,7 @@ def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, An
         order = [n for n in tool.inputs if n in args] + [n for n in args if n not in tool.inputs]
         sources = [s for n in order if (s := source(args[n])) is not None]
         literal = {n: v for n, v in args.items() if source(v) is None}
-        steps.append({"tool": step["tool"], **({"in": sources} if sources else {})})
+        steps.append({**({"in": sources} if sources else {}), "tool": step["tool"]})
         if literal:
             arguments[step_label(i)] = literal
     return {"steps": steps}, arguments

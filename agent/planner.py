@@ -9,6 +9,7 @@ silently: a plan either validates as written or is rejected with a reason.
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.catalogue import (
     MAX_STEPS,
+    accepted_artifacts,
     arguments_schema,
     artifact_catalogue,
     examples,
@@ -35,7 +37,7 @@ from agent.catalogue import (
 )
 from agent.tool_ranker import ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
-from graphs.tool_graph import Source, build_tool_graph, search, wire
+from graphs.tool_graph import Source, build_tool_graph, search, text_slots, wire
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
 from tools.base import Tool
@@ -213,6 +215,9 @@ class PlannerOptions:
     """the structure grammar lets step k name only s1..s(k-1) and existing artifacts."""
     wire_by_type: bool = True
     """a required artifact input left unnamed is wired by type from the tool graph."""
+    typed_sources: bool = True
+    """sources are written before the tool, and the grammar then offers only tools that take
+    the kinds of the artifacts named (the tool graph shortlists, the model picks)."""
     refusal: bool = True
     """the grammar offers ``{"cannot": ...}``: an impossible request gets one sentence, no steps."""
     candidates: int = 0
@@ -298,7 +303,8 @@ class Planner:
             return self._single(session, messages, seed)
         outcome = PlanOutcome(reply="")
         started = time.perf_counter()
-        schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal)
+        accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
+        schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal, accepts=accepts)
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
@@ -414,10 +420,12 @@ class Planner:
                     known.append(by_label[x])
             earlier = order if self.options.wire_by_type else []
             wiring = wire(tool, known, earlier, label, frozenset(consumed))
-            missing = [p for p in wiring.problems if "nothing before it makes" in p]
             problems += wiring.problems
-            for p in missing:
-                problems.extend(self._chain_hint(p, tool, order))
+            if any("nothing before it makes" in p for p in wiring.problems):
+                problems.extend(self._chain_hint(tool, order))
+            for source in wiring.unplaced:
+                if hint := self._replacement_hint(tool, source, label):
+                    problems.append(hint)
             for note in wiring.by_type:
                 consumed.add(note.rsplit("<- ", 1)[-1])
             by_type += wiring.by_type
@@ -430,16 +438,39 @@ class Planner:
         # an existing artifact, so only the parameters remain to be checked (after the arguments).
         return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
-    def _chain_hint(self, problem: str, tool: type[Tool], order: list[Source]) -> list[str]:
+    def _chain_hint(self, tool: type[Tool], order: list[Source]) -> list[str]:
+        """Chains that make a missing kind, those starting from an artifact the user has first."""
         available = {k for s in order for k in s.kinds()} | {Kind.TEXT}
+        media = {k for s in order for k in s.kinds()} - {Kind.TEXT}
         hints = []
         for spec in tool.inputs.values():
             if spec.optional or spec.kind in available:
                 continue
-            chains = search(self.graph, available, spec.kind, max_steps=2, limit=3)
+            chains = search(self.graph, available, spec.kind, max_steps=2, limit=6)
+
+            def uses_media(chain: object) -> bool:
+                first = self.registry.get(chain.tools[0])  # type: ignore[attr-defined]
+                return any(s.kind in media for s in first.inputs.values())
+
+            chains = sorted(chains, key=lambda c: not uses_media(c))[:3]
             if chains:
                 hints.append(f"add a step before it that makes {spec.kind.value}: {' or '.join(str(c) for c in chains)}")
         return hints
+
+    def _replacement_hint(self, tool: type[Tool], source: Source, label: str) -> str | None:
+        """Tools that take what ``source`` is and make what ``tool`` makes: the typed neighbours of
+        the model's choice on the tool graph, closest names first."""
+        kinds, makes = set(source.kinds()), set(tool.outputs.values())
+        fits = [
+            t.name for t in self.registry
+            if t.name != tool.name and set(t.outputs.values()) & makes
+            and ({s.kind for s in t.inputs.values()} | ({Kind.TEXT} if text_slots(t) else set())) & kinds
+        ]
+        if not fits:
+            return None
+        fits.sort(key=lambda n: -difflib.SequenceMatcher(None, n, tool.name).ratio())
+        takes = "/".join(sorted(k.value for k in kinds))
+        return f"for {label}, a tool that takes {takes} and makes {'/'.join(sorted(k.value for k in makes))}: {', '.join(fits[:4])}"
 
     def _read_full(self, text: str, session: Session) -> tuple[PlanReply, Plan, BoundPlan | None]:
         reply: PlanReply | None = None

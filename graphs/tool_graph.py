@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
@@ -133,6 +133,8 @@ class Wiring:
     args: dict[str, str]
     by_type: list[str]
     problems: list[str]
+    unplaced: list[Source] = field(default_factory=list)
+    """Sources that fit no input (their problems are in ``problems``)."""
 
 
 def text_slots(tool: type) -> list[str]:
@@ -156,6 +158,7 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
     slots += [(n, Kind.TEXT) for n in text_slots(tool)]
     args: dict[str, str] = {}
     problems: list[str] = []
+    unplaced: list[Source] = []
     for source in sources:
         placed = False
         for output, kind in source.outputs:
@@ -164,6 +167,7 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
                 args[free] = source.ref(output)
                 placed = True
         if not placed:
+            unplaced.append(source)
             takes = sorted({k.value for _, k in slots}) or ["nothing"]
             made = sorted({k.value for k in source.kinds()})
             problems.append(f"{label} ({tool.name}) takes {', '.join(takes)}, but {source.label} is {', '.join(made)}")
@@ -178,7 +182,7 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
         source, output = next(((s, o) for s, o in fitting if s.ref(o) not in consumed), fitting[0])
         args[name] = source.ref(output)
         by_type.append(f"{label}.{name} <- {source.label}")
-    return Wiring(args, by_type, problems)
+    return Wiring(args, by_type, problems, unplaced)
 
 
 def to_dot(graph: nx.DiGraph) -> str:

@@ -147,7 +147,8 @@ def test_examples_convert_to_the_two_part_form(registry):
                       {"tool": "sound_effect", "id": "waves", "args": {"prompt": "waves"}},
                       {"tool": "add_audio_to_video", "id": "final", "args": {"video": "${clip.video}", "audio": "${waves.audio}"}}]}
     structure, arguments = structure_of(plan, registry)
-    assert structure == {"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"tool": "add_audio_to_video", "in": ["s1", "s2"]}]}
+    assert structure == {"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"in": ["s1", "s2"], "tool": "add_audio_to_video"}]}
+    assert list(structure["steps"][2]) == ["in", "tool"]
     assert arguments == {"s1": {"prompt": "a dog"}, "s2": {"prompt": "waves"}}
 
 
@@ -167,3 +168,25 @@ def test_warm_reads_the_same_system_prompt_a_request_starts_with(registry, sessi
     Planner(fake, registry).plan(session, "x")
     assert fake.calls[0].max_tokens == 1
     assert fake.calls[0].messages[0].content == fake.calls[1].messages[0].content
+
+
+def test_sources_come_first_and_only_tools_that_take_them_remain(registry, session):
+    from agent.catalogue import accepted_artifacts
+
+    image = _image(session)
+    accepts = accepted_artifacts(registry, session.artifacts())
+    assert image in accepts["upscale"] and image not in accepts["music"] and image not in accepts["video_edit"]
+    schema = structure_schema(["upscale", "music"], [image], max_steps=2, accepts=accepts)
+    first = schema["anyOf"][0]["properties"]["steps"]["anyOf"][1]["prefixItems"]
+    upscale, music = first[0]["anyOf"]
+    assert list(upscale["properties"]) == ["in", "tool"] and upscale["properties"]["in"]["items"]["enum"] == [image]
+    assert list(music["properties"]) == ["tool"]
+    assert first[1]["anyOf"][1]["properties"]["in"]["items"]["enum"] == ["s1"]
+
+
+def test_a_source_of_the_wrong_kind_is_answered_with_the_tools_that_take_it(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"steps": [{"in": [image], "tool": "video_edit"}]}, {"cannot": "no"}])
+    outcome = Planner(fake, registry).plan(session, "x")
+    assert "a tool that takes image and makes video: image_to_video" in fake.calls[1].last_text
+    assert not outcome.ok
