@@ -128,7 +128,12 @@ class Service:
         return self._backend if self._backend is not None else get_backend(self.settings.planner)
 
     def close(self) -> None:
-        self.queue.stop()
+        """Stop: running jobs are cancelled (a diffusion step stops at its next step), workers are joined,
+        so no model call is still running when the process exits."""
+        for job in list(self._jobs.values()):
+            if not job.state.finished:
+                job.cancel.set()
+        self.queue.stop(timeout=30.0)
 
     # -- users -------------------------------------------------------------------------------
     @property
