@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     max_workers: int = Field(4, ge=1, le=64, description="steps run at once")
     max_pixels: int = Field(64_000_000, ge=1, description="largest image accepted, in pixels")
     max_file_mb: int = Field(512, ge=1, description="largest input file accepted, in MiB")
+    max_duration_s: float = Field(600.0, gt=0, description="longest video or audio imported or written, in seconds")
     profile: str = Field("tiny", description="model profile (tiny, sd15, sdxl, llmga-sd15 or a .yaml path); see `llmga models list`")
     max_generate_pixels: int = Field(4_194_304, ge=4096, description="largest image a generator may make (default 2048x2048)")
     model_budget_mb: int | None = Field(None, ge=1, description="memory the model pool may hold before evicting; default: no limit")
@@ -75,7 +76,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _ConfigFile(settings_cls, yaml_file=config_file_path())
 
     def limits(self) -> Limits:
-        return Limits(max_pixels=self.max_pixels, max_file_bytes=self.max_file_mb * 2**20)
+        return Limits(max_pixels=self.max_pixels, max_file_bytes=self.max_file_mb * 2**20, max_duration_s=self.max_duration_s)
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -85,6 +86,8 @@ def load_settings(**flags: Any) -> Settings:
     path = config_file_path()
     try:
         return Settings(**given)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     except ValidationError as exc:

@@ -107,13 +107,14 @@ class Cli(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one outer boundary: nothing unexpected becomes a traceback on screen
+            from agent.display import terminal_safe
             from tools.errors import LlmgaError
 
-            if isinstance(exc, LlmgaError):
-                click.echo(f"error: {exc}", err=True)
+            if isinstance(exc, LlmgaError):  # messages can quote model or file text: escaped like all output
+                click.echo(f"error: {terminal_safe(str(exc))}", err=True)
                 sys.exit(getattr(exc, "exit_code", 1))
             where = write_traceback(ctx, exc)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            first = terminal_safe(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
             click.echo(f"error: {type(exc).__name__}{': ' + first if first else ''} (traceback in {where})", err=True)
             sys.exit(1)
 

@@ -162,3 +162,19 @@ def test_an_image_as_a_text_input_is_one_error(tmp_path: Path, car_png: Path):
     path.write_text("inputs:\n  words: {type: text}\nsteps:\n  - {id: a, tool: shout, args: {text: '${words}'}}\n")
     Image.open(car_png).save(tmp_path / "words.txt", format="PNG")
     one_line_exit_2(llmga("workflow", "run", str(path), "--set", f"words={tmp_path / 'words.txt'}"))
+
+
+def test_a_non_utf8_config_file_or_profile_is_one_line_and_exit_2(tmp_path: Path):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"profile: tiny\xff\xfe\n")
+    assert "not UTF-8" in one_line_exit_2(llmga("tools", "list", env={"LLMGA_CONFIG": str(config)}))
+    profile = tmp_path / "mine.yaml"
+    profile.write_bytes(b"name: mine\xff\n")
+    assert "not UTF-8" in one_line_exit_2(llmga("models", "check", str(profile)))
+
+
+def test_an_error_message_quoting_untrusted_text_is_escaped(tmp_path: Path):
+    workflow = tmp_path / "w.yaml"
+    workflow.write_text('version: 1\nsteps:\n  - {id: a, tool: "evil\\e]0;pwned\\a"}\n')
+    line = one_line_exit_2(llmga("workflow", "validate", str(workflow)))
+    assert "\x1b" not in line and "\\x1b" in line

@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from tools.artifacts import decode_text
 from tools.errors import ConfigError
 
 Task = Literal[
@@ -141,13 +142,13 @@ def load_profile(name: str) -> Profile:
         path = Path(name).expanduser()
         if not path.is_file():
             raise ConfigError(f"no profile file {path}")
-        text, origin = path.read_text(), str(path)
+        text, origin = decode_text(path.read_bytes(), str(path)), str(path)
         source = str(path)
     else:
         file = _profiles_dir().joinpath(f"{name}.yaml")
         if not file.is_file():
             raise ConfigError(f"unknown model profile '{name}'; available: {', '.join(available_profiles())} (or a path to a .yaml file)")
-        text, origin, source = file.read_text(), f"profile '{name}'", name
+        text, origin, source = decode_text(file.read_bytes(), f"profile '{name}'"), f"profile '{name}'", name
     try:
         profile = Profile.model_validate(yaml.safe_load(text))
     except (ValidationError, yaml.YAMLError) as exc:
