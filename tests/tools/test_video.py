@@ -15,7 +15,7 @@ from graphs.plan import bind
 from graphs.workflow import compile_workflow, load_workflow
 from tests.tools.media_support import FRAMES, PX, STEPS, failed, gradient_clip, media_registry, ok, run_media, warnings  # noqa: F401
 from tools.artifacts import Kind
-from tools.errors import ConfigError
+from tools.errors import ConfigError, InputError
 from tools.media.av_io import probe, read_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,7 +116,8 @@ def test_extract_frames_and_video_info(run_media, session, tmp_path) -> None:
 def test_bad_videos_fail_with_one_clear_message(run_media, session, tmp_path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video")
-    not_video = session.import_file(text, Kind.VIDEO)
+    with pytest.raises(InputError, match="not a media file ffmpeg can read.*MP4"):  # probed at import, not late in a step
+        session.import_file(text, Kind.VIDEO)
     audio_only = tmp_path / "silent.mp4"
     import av
 
@@ -126,17 +127,8 @@ def test_bad_videos_fail_with_one_clear_message(run_media, session, tmp_path) ->
         frame.sample_rate = 16000
         for packet in [*stream.encode(frame), *stream.encode()]:
             container.mux(packet)
-    empty = session.import_file(audio_only, Kind.VIDEO)
-    result = run_media(
-        [
-            {"id": "junk", "tool": "video_info", "args": {"video": f"${{{not_video.id}}}"}},
-            {"id": "empty", "tool": "extract_frames", "args": {"video": f"${{{empty.id}}}"}},
-            {"id": "empty_info", "tool": "video_info", "args": {"video": f"${{{empty.id}}}"}},
-        ]
-    )
-    assert "not a media file ffmpeg can read" in failed(result, "junk") and "MP4" in failed(result, "junk")
-    assert "no video stream" in failed(result, "empty")
-    assert "no video frames" in failed(result, "empty_info")
+    with pytest.raises(InputError, match="holds no video stream"):
+        session.import_file(audio_only, Kind.VIDEO)
 
 
 def test_missing_pyav_is_one_config_error(monkeypatch, tmp_path) -> None:
