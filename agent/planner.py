@@ -409,8 +409,8 @@ class Planner:
         steps: list[WiredStep] = []
         by_type: list[str] = []
         for label, tool, sources in raw:
-            known = []
-            for x in sources:
+            known: list[Source] = []
+            for x in dict.fromkeys(sources):  # the same source named twice is named once
                 if x == label:
                     problems.append(f"{label} names itself as a source")
                 elif x not in by_label:

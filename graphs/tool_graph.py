@@ -166,7 +166,10 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
             if free is not None:
                 args[free] = source.ref(output)
                 placed = True
-        if not placed:
+        if not placed and any(k in source.kinds() for _, k in slots):
+            taken = ", ".join(f"{n} <- {args[n][2:-1]}" for n, k in slots if k in source.kinds() and n in args)
+            problems.append(f"{label} ({tool.name}) has no free input for {source.label} ({taken}): name each source once")
+        elif not placed:
             unplaced.append(source)
             takes = sorted({k.value for _, k in slots}) or ["nothing"]
             made = sorted({k.value for k in source.kinds()})

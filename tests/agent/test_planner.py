@@ -190,3 +190,13 @@ def test_a_source_of_the_wrong_kind_is_answered_with_the_tools_that_take_it(regi
     outcome = Planner(fake, registry).plan(session, "x")
     assert "a tool that takes image and makes video: image_to_video" in fake.calls[1].last_text
     assert not outcome.ok
+
+
+def test_a_source_named_twice_counts_once_and_a_full_input_is_named(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"steps": [{"in": [image, image], "tool": "upscale"}]}, {"s1": {}}])
+    assert Planner(fake, registry).plan(session, "bigger").ok
+    other = _image(session, "a dog")
+    fake = FakeBackend([{"steps": [{"in": [image, other], "tool": "upscale"}]}, {"cannot": "no"}])
+    Planner(fake, registry).plan(session, "bigger")
+    assert f"has no free input for {other} (image <- {image})" in fake.calls[1].last_text
