@@ -199,6 +199,7 @@ def structure_schema(
     positional: bool = True,
     refusal: bool = True,
     accepts: dict[str, set[str]] | None = None,
+    needs_input: set[str] | None = None,
 ) -> dict[str, Any]:
     """The grammar of the structure answer for one request.
 
@@ -209,6 +210,8 @@ def structure_schema(
     With ``accepts`` (tool name -> the artifact ids it can take) each step is a choice between
     tools, its sources written first: once the model has named ``video-1`` only tools that take a
     video remain to choose from, so the graph shortlists the tools and the model picks one.
+    A tool in ``needs_input`` (a required artifact input) must name its sources, and is not
+    offered where nothing could feed it (``upscale`` as the first step of an empty session).
     """
 
     def item(position: int) -> dict[str, Any]:
@@ -223,9 +226,13 @@ def structure_schema(
         options = []
         for name in tool_names:
             sources = steps + [a for a in artifact_ids if a in accepts.get(name, set())]
+            needs = name in (needs_input or set())
+            if needs and not sources:
+                continue  # nothing here could feed it: not offered at this position at all
             props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": 4}} if sources else {}
             props["tool"] = {"const": name}
-            options.append({"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False})
+            required = ["in", "tool"] if needs else ["tool"]
+            options.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
         return {"anyOf": options}
 
     if positional:
@@ -247,6 +254,11 @@ def structure_schema(
         "additionalProperties": False,
     }
     return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+
+
+def needing_input(registry: Registry) -> set[str]:
+    """Tools with at least one required artifact input."""
+    return {t.name for t in registry if any(not spec.optional for spec in t.inputs.values())}
 
 
 def accepted_artifacts(registry: Registry, artifacts: list[Artifact]) -> dict[str, set[str]]:

@@ -26,6 +26,7 @@ from agent.catalogue import (
     artifact_catalogue,
     examples,
     fillable_params,
+    needing_input,
     param_signature,
     plan_schema,
     render_examples,
@@ -304,7 +305,9 @@ class Planner:
         outcome = PlanOutcome(reply="")
         started = time.perf_counter()
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
-        schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal, accepts=accepts)
+        needs = needing_input(self.registry) if opts.typed_sources else None
+        schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal,
+                                  accepts=accepts, needs_input=needs)
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:

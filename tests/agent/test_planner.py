@@ -200,3 +200,16 @@ def test_a_source_named_twice_counts_once_and_a_full_input_is_named(registry, se
     fake = FakeBackend([{"steps": [{"in": [image, other], "tool": "upscale"}]}, {"cannot": "no"}])
     Planner(fake, registry).plan(session, "bigger")
     assert f"has no free input for {other} (image <- {image})" in fake.calls[1].last_text
+
+
+def test_a_tool_that_needs_an_input_must_name_it_and_is_not_offered_where_nothing_feeds_it(registry):
+    from agent.catalogue import needing_input
+
+    needs = needing_input(registry)
+    assert "upscale" in needs and "text_to_image" not in needs
+    schema = structure_schema(["upscale", "text_to_image"], [], max_steps=2, accepts={"upscale": set(), "text_to_image": set()},
+                              needs_input=needs)
+    first, second = schema["anyOf"][0]["properties"]["steps"]["anyOf"][1]["prefixItems"]
+    assert [o["properties"]["tool"]["const"] for o in first["anyOf"]] == ["text_to_image"]
+    upscale = second["anyOf"][0]
+    assert upscale["properties"]["tool"]["const"] == "upscale" and upscale["required"] == ["in", "tool"]
