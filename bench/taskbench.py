@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from bench.metrics import (
     micro,
     node_ref,
     normalise_gold,
+    percentile,
     score_request,
     task_graph,
 )
@@ -141,6 +143,8 @@ def record_example(record: dict[str, Any], bench: Bench) -> dict[str, Any] | Non
                 output = next(iter(source.outputs))
                 args[slot.name] = f"${{{ids[ref]}.{output}}}"
             elif slot.kind is Kind.TEXT:
+                if str(argument) in session.by_source:
+                    return None  # the gold "downloads" a file the user attached: a poor example to show
                 args[slot.name] = str(argument)
             elif str(argument) in session.by_source:
                 args[slot.name] = f"${{{session.by_source[str(argument)]}}}"
@@ -182,7 +186,12 @@ def choose_examples(pool: Sequence[dict[str, Any]], bench: Bench, count: int, ma
             chosen.append(best)
             shown |= {s["tool"] for s in best["plan"]["steps"]}
     while len(chosen) < count and (rest := [e for e in candidates if e not in chosen]):
-        best = max(rest, key=gain)
+        # alternate single-tool and multi-tool examples: about half of the requests need one tool,
+        # and a prompt of only multi-step examples teaches a small model to add steps
+        singles = sum(e["type"] == "single" for e in chosen)
+        want_single = singles <= len(chosen) - singles
+        preferred = [e for e in rest if (e["type"] == "single") == want_single] or rest
+        best = max(preferred, key=gain)
         chosen.append(best)
         shown |= {s["tool"] for s in best["plan"]["steps"]}
     order = {"single": 0, "chain": 1, "dag": 2}
@@ -342,3 +351,25 @@ def append_jsonl(result: RequestResult, path: Path) -> None:
 
 
 ProgressFn = Callable[[int, int, RequestResult], None]
+
+
+def summarise_jsonl(path: Path, ids: set[str] | None = None) -> dict[str, Any]:
+    """The summary of a per-request JSONL (a partial run too), optionally over ``ids`` only:
+    micro F1 from the stored counts, plans by outcome, latency."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if ids is None or r["id"] in ids]
+    out: dict[str, Any] = {}
+    for name in ("overall", *SPLITS):
+        group = [r for r in rows if name == "overall" or r["type"] == name]
+        row: dict[str, Any] = {"n": len(group)}
+        for metric in METRICS:
+            tp = sum(r["scores"][metric]["tp"] for r in group)
+            fp = sum(r["scores"][metric]["fp"] for r in group)
+            fn = sum(r["scores"][metric]["fn"] for r in group)
+            row[metric] = round(100 * 2 * tp / (2 * tp + fp + fn), 2) if tp else 0.0
+        out[name] = row
+    seconds = sorted(r["timing"]["seconds"] for r in rows)
+    out["latency"] = {"median_s": round(percentile(seconds, 50), 2), "p90_s": round(percentile(seconds, 90), 2)} if seconds else {}
+    out["plans"] = {s: sum(r["plan"] == s for r in rows) for s in ("valid", "invalid", "unparsed", "none")}
+    out["answers"] = dict(sorted(Counter(r["timing"]["attempts"] for r in rows).items()))  # model answers per request
+    return out
