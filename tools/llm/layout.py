@@ -199,12 +199,24 @@ def default_examples() -> tuple[LayoutExample, ...]:
 
 
 def messages_for(request: str, examples: Sequence[LayoutExample]) -> list[BaseMessage]:
+    """System prompt, each example as the two answers it takes (head, then sized boxes), the request."""
     messages: list[BaseMessage] = [SystemMessage(render("layout_system", grid=GRID))]
     for example in examples:
+        plan = example.plan
+        head = LayoutHead(objects=plan.objects, relations=plan.relations)
         messages.append(HumanMessage(render("layout_request", request=example.request)))
-        messages.append(AIMessage(example.plan.model_dump_json()))
+        messages.append(AIMessage(head.model_dump_json()))
+        messages.append(HumanMessage(boxes_request(head)))
+        sized = [{"phrase": b.phrase, "instance": b.instance, "x0": b.x0, "y0": b.y0, "w": b.x1 - b.x0, "h": b.y1 - b.y0} for b in plan.boxes]
+        messages.append(AIMessage(json.dumps({"boxes": sized}, separators=(",", ":"))))
     messages.append(HumanMessage(render("layout_request", request=request)))
     return messages
+
+
+def boxes_request(head: LayoutHead) -> str:
+    wanted = ", ".join(f"{o.name} 1..{o.count}" if o.count > 1 else o.name for o in head.objects)
+    return (f"Now the boxes, one per instance ({wanted}), each as its top-left corner x0, y0 and its size w, h "
+            f"(x0 + w and y0 + h at most {GRID}).")
 
 
 class LayoutHead(BaseModel):
@@ -314,9 +326,7 @@ def plan_layout(
     if isinstance(first.value, LayoutPlan):
         return first.value.to_layout(width, height, caption=request), first
     head: LayoutHead = first.value
-    wanted = ", ".join(f"{o.name} 1..{o.count}" if o.count > 1 else o.name for o in head.objects)
-    follow = [*messages, AIMessage(head.model_dump_json()),
-              HumanMessage(f"Now the boxes, one per instance ({wanted}), each as its top-left corner x0, y0 and its size w, h.")]
+    follow = [*messages, AIMessage(head.model_dump_json()), HumanMessage(boxes_request(head))]
 
     def read(text: str) -> LayoutPlan:
         boxes = parse_json_model(_Boxes, text)
