@@ -105,7 +105,9 @@ AGENT_PLAN = {
     "steps": [
         GENERATE,
         {"id": "small", "tool": "resize", "args": {"image": "${gen.image}", "width": 32, "height": 32}},
-        {"id": "edges", "tool": "canny", "args": {"image": "${gen.image}"}},
+        # after 'small': a PNG's recipe names its own artifact id, so two steps racing for ids would
+        # make the bytes differ between runs for a reason that has nothing to do with the backend
+        {"id": "edges", "tool": "canny", "args": {"image": "${gen.image}"}, "after": ["small"]},
     ],
 }
 

@@ -79,7 +79,7 @@ def test_agent_plan_same_bytes_on_local_and_ray(runtimes):
         state = chat.send("draw a car, and give me a small copy and its edges")
         assert state["status"] == "done", state.get("results")
         session = runtime.workspace.session(chat.session.id)
-        # by step, not by id: the two independent steps may finish (and take ids) in either order
+        # by step: each output is compared with the same step's output on the other backend
         outputs[name] = {step: session.path(session.get(r["outputs"]["image"])).read_bytes() for step, r in state["results"].items()}
     assert outputs["local"] == outputs["ray"]
     assert sorted(outputs["ray"]) == ["edges", "gen", "small"]
