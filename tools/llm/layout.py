@@ -207,16 +207,14 @@ def messages_for(request: str, examples: Sequence[LayoutExample]) -> list[BaseMe
         messages.append(HumanMessage(render("layout_request", request=example.request)))
         messages.append(AIMessage(head.model_dump_json()))
         messages.append(HumanMessage(boxes_request(head)))
-        sized = [{"phrase": b.phrase, "instance": b.instance, "x0": b.x0, "y0": b.y0, "w": b.x1 - b.x0, "h": b.y1 - b.y0} for b in plan.boxes]
-        messages.append(AIMessage(json.dumps({"boxes": sized}, separators=(",", ":"))))
+        messages.append(AIMessage(json.dumps({"boxes": [b.model_dump() for b in plan.boxes]}, separators=(",", ":"))))
     messages.append(HumanMessage(render("layout_request", request=request)))
     return messages
 
 
 def boxes_request(head: LayoutHead) -> str:
     wanted = ", ".join(f"{o.name} 1..{o.count}" if o.count > 1 else o.name for o in head.objects)
-    return (f"Now the boxes, one per instance ({wanted}), each as its top-left corner x0, y0 and its size w, h "
-            f"(x0 + w and y0 + h at most {GRID}).")
+    return f"Now the boxes, one per instance ({wanted}), with x0 < x1 and y0 < y1; spread them over the canvas."
 
 
 class LayoutHead(BaseModel):
@@ -240,15 +238,17 @@ def head_schema() -> dict:
 
 def boxes_schema(head: LayoutHead) -> dict:
     """Exactly ``count`` boxes per declared object, in order, each phrase and instance fixed by the
-    grammar: the model writes only the top-left corner and the size, and cannot draw two elephants
-    for three, nor an empty box (width and height are at least one cell)."""
-    cell = {"type": "integer", "minimum": 0, "maximum": GRID - 1}
-    size = {"type": "integer", "minimum": 1, "maximum": GRID}
+    grammar: the model writes only the corners, and cannot draw two elephants for three.
+
+    (Corner + size was tried: the grammar then rules out empty boxes, but the 1.5B model wrote
+    right edges as widths and left the canvas; see note-15.)"""
+    box = PlannedBox.model_json_schema()
+    corners = {k: v for k, v in box["properties"].items() if k not in ("phrase", "instance")}
     items = [
         {
             "type": "object",
-            "properties": {"phrase": {"const": obj.name}, "instance": {"const": i}, "x0": cell, "y0": cell, "w": size, "h": size},
-            "required": ["phrase", "instance", "x0", "y0", "w", "h"],
+            "properties": {"phrase": {"const": obj.name}, "instance": {"const": i}, **corners},
+            "required": ["phrase", "instance", "x0", "y0", "x1", "y1"],
             "additionalProperties": False,
         }
         for obj in head.objects
@@ -262,26 +262,9 @@ def boxes_schema(head: LayoutHead) -> dict:
     }
 
 
-class SizedBox(BaseModel):
-    """A box as the second layout answer writes it: top-left corner and size on the grid."""
-
-    model_config = ConfigDict(extra="forbid")
-    phrase: str = Field(min_length=1, max_length=40)
-    instance: int = Field(ge=1, le=12)
-    x0: int = Field(ge=0, le=GRID - 1)
-    y0: int = Field(ge=0, le=GRID - 1)
-    w: int = Field(ge=1, le=GRID)
-    h: int = Field(ge=1, le=GRID)
-
-    def corners(self, index: int) -> PlannedBox:
-        if self.x0 + self.w > GRID or self.y0 + self.h > GRID:
-            raise ValueError(f"box {index} ({self.phrase}) leaves the {GRID}x{GRID} canvas: x0 + w and y0 + h must be at most {GRID}")
-        return PlannedBox(phrase=self.phrase, instance=self.instance, x0=self.x0, y0=self.y0, x1=self.x0 + self.w, y1=self.y0 + self.h)
-
-
 class _Boxes(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    boxes: list[SizedBox] = Field(min_length=1, max_length=MAX_BOXES)
+    boxes: list[PlannedBox] = Field(min_length=1, max_length=MAX_BOXES)
 
 
 def _read_head(text: str) -> LayoutHead | LayoutPlan:
@@ -330,8 +313,7 @@ def plan_layout(
 
     def read(text: str) -> LayoutPlan:
         boxes = parse_json_model(_Boxes, text)
-        return LayoutPlan(objects=head.objects, relations=head.relations,
-                          boxes=[b.corners(i) for i, b in enumerate(boxes.boxes, 1)])
+        return LayoutPlan(objects=head.objects, relations=head.relations, boxes=boxes.boxes)
 
     second = ask(backend, follow, LayoutPlan, role="plan_layout", parse=read, check=check_plan, schema=boxes_schema(head),
                  attempts=attempts, max_tokens=40 + 40 * sum(o.count for o in head.objects), seed=seed)
