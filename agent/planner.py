@@ -329,13 +329,7 @@ class Planner:
             outcome.reply = value.reason.strip() or CANNOT
             return outcome
         if isinstance(value, tuple):  # a full plan in one answer (a backend without the grammar)
-            reply, plan, bound = value
-            outcome.reply = reply.reply.strip()
-            if bound is None:
-                outcome.reply = outcome.reply or CANNOT
-                return outcome
-            outcome.plan, outcome.bound = plan, bound
-            return outcome
+            return self._full_plan(outcome, *value)
         structure = value
         outcome.by_type = structure.by_type
         if on_structure is not None:
@@ -532,8 +526,12 @@ class Planner:
             outcome.errors.append(str(exc))
             outcome.reply = f"The planner model failed: {exc}"
             return outcome
-        reply, plan, bound = answer.value
         self._record(outcome, answer.trace)
+        return self._full_plan(outcome, *answer.value)
+
+    @staticmethod
+    def _full_plan(outcome: PlanOutcome, reply: PlanReply, plan: Plan, bound: BoundPlan | None) -> PlanOutcome:
+        """A whole-plan answer: its steps, or with none, its reply (or the plain refusal)."""
         outcome.reply = reply.reply.strip()
         if bound is None:
             outcome.reply = outcome.reply or CANNOT
