@@ -161,14 +161,14 @@ def render_examples(data: list[dict[str, Any]], registry: Registry) -> str:
     for example in data:
         if example["plan"].get("steps") and all(step["tool"] in registry for step in example["plan"]["steps"]):
             artifacts = "\n".join(f"- {a}" for a in example["artifacts"]) or "(none yet)"
-            plan = json.dumps(example["plan"], ensure_ascii=False)
+            plan = json.dumps({k: v for k, v in example["plan"].items() if k != "tasks"}, ensure_ascii=False)
             shown.append(f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n{plan}")
     return "\n\n".join(shown)
 
 
-def examples(registry: Registry) -> str:
-    """The packaged in-context examples (prompts/planner_examples.yaml) usable with ``registry``."""
-    return render_examples(yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text()), registry)
+def packaged_examples() -> list[dict[str, Any]]:
+    """The packaged in-context examples (prompts/planner_examples.yaml): ``{artifacts, request, plan}``."""
+    return yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text())
 
 
 # -- the two-part answer: structure first (tools and their sources), arguments after -----------------
@@ -184,6 +184,7 @@ COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ",", "key_separa
 half the output tokens a pretty-printed one does."""
 
 MAX_REASON = 200
+MAX_TASK = 80
 
 
 def step_label(position: int) -> str:
@@ -200,8 +201,15 @@ def structure_schema(
     refusal: bool = True,
     accepts: dict[str, set[str]] | None = None,
     needs_input: set[str] | None = None,
+    arity: dict[str, int] | None = None,
+    tasks: bool = True,
 ) -> dict[str, Any]:
     """The grammar of the structure answer for one request.
+
+    With ``tasks`` the answer opens with the request's subtasks in words, one per step
+    (``{"tasks": ["mask the dog", "remove it"], "steps": [...]}``; with ``positional`` the two
+    lists have the same length): the model decomposes the request before it names any tool, so
+    the number of steps is settled by what was asked, not by how long it keeps listing tools.
 
     ``{"steps": [{"in": [<source>, ...], "tool": <name>}, ...]}`` or ``{"cannot": "<one sentence>"}``.
     With ``positional`` the step list is a choice of fixed-length tuples, so the k-th step's
@@ -212,6 +220,7 @@ def structure_schema(
     video remain to choose from, so the graph shortlists the tools and the model picks one.
     A tool in ``needs_input`` (a required artifact input) must name its sources, and is not
     offered where nothing could feed it (``upscale`` as the first step of an empty session).
+    ``arity`` (tool name -> how many inputs it has) caps how many sources a step may name.
     """
 
     def item(position: int) -> dict[str, Any]:
@@ -229,22 +238,32 @@ def structure_schema(
             needs = name in (needs_input or set())
             if needs and not sources:
                 continue  # nothing here could feed it: not offered at this position at all
-            props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": 4}} if sources else {}
+            most = min(4, (arity or {}).get(name, 4))
+            props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": most}} if sources and most else {}
             props["tool"] = {"const": name}
             required = ["in", "tool"] if needs else ["tool"]
             options.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
         return {"anyOf": options}
 
-    if positional:
-        steps: dict[str, Any] = {
-            "anyOf": [
-                {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
-                for n in range(1, max_steps + 1)
-            ]
-        }
+    def task_list(n: int | None) -> dict[str, Any]:
+        words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
+        return {"type": "array", "items": words, "minItems": n or 1, "maxItems": n or max_steps}
+
+    def plan_object(n: int | None) -> dict[str, Any]:
+        if n is None:
+            steps: dict[str, Any] = {"type": "array", "items": item(max_steps + 1), "minItems": 1, "maxItems": max_steps}
+        else:
+            steps = {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
+        props = {"tasks": task_list(n), "steps": steps} if tasks else {"steps": steps}
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+    if not positional:
+        plan = plan_object(None)
+    elif tasks:  # one alternative per length: n tasks, then exactly n steps
+        plan = {"anyOf": [plan_object(n) for n in range(1, max_steps + 1)]}
     else:
-        steps = {"type": "array", "items": item(max_steps + 1), "minItems": 1, "maxItems": max_steps}
-    plan = {"type": "object", "properties": {"steps": steps}, "required": ["steps"], "additionalProperties": False}
+        plan = plan_object(None)
+        plan["properties"]["steps"] = {"anyOf": [plan_object(n)["properties"]["steps"] for n in range(1, max_steps + 1)]}
     if not refusal:
         return {"x-guidance": COMPACT_JSON, **plan}
     cannot = {
@@ -254,6 +273,11 @@ def structure_schema(
         "additionalProperties": False,
     }
     return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+
+
+def input_arity(registry: Registry) -> dict[str, int]:
+    """Tool name -> how many sources can feed it: its artifact inputs and text parameters."""
+    return {t.name: len(t.inputs) + len(text_slots(t)) for t in registry}
 
 
 def needing_input(registry: Registry) -> set[str]:
@@ -300,9 +324,10 @@ def param_signature(tool: type[Tool], wired: set[str]) -> str:
 
 
 def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A full plan ``{steps: [{tool, id, args}]}`` -> (structure answer, arguments answer), the
-    two-part form the planner answers in. References become sources in the tool's input order
-    (media inputs first, then text parameters); literal parameters go to the arguments answer."""
+    """A full plan ``{tasks?, steps: [{tool, id, args}]}`` -> (structure answer, arguments answer),
+    the two-part form the planner answers in. References become sources in the tool's input order
+    (media inputs first, then text parameters); literal parameters go to the arguments answer;
+    the subtasks are the plan's own ``tasks`` or, without them, each tool's ``task_words``."""
     labels = {step["id"]: step_label(i) for i, step in enumerate(plan["steps"], 1)}
 
     def source(value: Any) -> str | None:
@@ -312,6 +337,7 @@ def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, An
         return None
 
     steps, arguments = [], {}
+    tasks = plan.get("tasks") or [task_words(registry.get(step["tool"])) for step in plan["steps"]]
     for i, step in enumerate(plan["steps"], 1):
         tool = registry.get(step["tool"])
         args = step.get("args", {})
@@ -321,7 +347,13 @@ def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, An
         steps.append({**({"in": sources} if sources else {}), "tool": step["tool"]})
         if literal:
             arguments[step_label(i)] = literal
-    return {"steps": steps}, arguments
+    return {"tasks": tasks, "steps": steps}, arguments
+
+
+def task_words(tool: type[Tool]) -> str:
+    """A step's subtask in words, for an example that does not spell it out: the tool's name as
+    words ("text simplifier"). Short on purpose: every word of it is an output token."""
+    return tool.name.replace("_", " ")[:MAX_TASK]
 
 
 def render_two_part_examples(data: list[dict[str, Any]], registry: Registry) -> str:
@@ -343,8 +375,3 @@ def render_two_part_examples(data: list[dict[str, Any]], registry: Registry) -> 
             text += "\nArguments: " + json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
         shown.append(text)
     return "\n\n".join(shown)
-
-
-def two_part_examples(registry: Registry) -> str:
-    """The packaged examples (prompts/planner_examples.yaml) in the two-part answer form."""
-    return render_two_part_examples(yaml.safe_load(files("prompts").joinpath("planner_examples.yaml").read_text()), registry)

@@ -24,9 +24,10 @@ from agent.catalogue import (
     accepted_artifacts,
     arguments_schema,
     artifact_catalogue,
-    examples,
     fillable_params,
+    input_arity,
     needing_input,
+    packaged_examples,
     param_signature,
     plan_schema,
     render_examples,
@@ -34,9 +35,8 @@ from agent.catalogue import (
     step_label,
     structure_schema,
     tool_catalogue,
-    two_part_examples,
 )
-from agent.tool_ranker import ToolRanker
+from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
 from graphs.tool_graph import Source, build_tool_graph, search, text_slots, wire
 from prompts import render
@@ -54,6 +54,8 @@ class PlanReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reply: str = ""
+    tasks: list[str] = Field(default_factory=list, max_length=MAX_STEPS)
+    """The subtasks in words, as the structure answer opens (read, not required)."""
     steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS)
 
 
@@ -196,6 +198,8 @@ class Structure:
     steps: list[WiredStep]
     by_type: list[str]
     text: str
+    tasks: list[str] = field(default_factory=list)
+    """The subtasks in the model's words, one per step (empty when it was not asked for them)."""
 
     def fillable(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -226,6 +230,11 @@ class PlannerOptions:
     the request message (0: none)."""
     restrict: int = 0
     """the structure grammar allows only the ``restrict`` closest tools (0: all)."""
+    tasks: bool = True
+    """the structure answer opens with the request's subtasks in words, one per step."""
+    similar: int = 0
+    """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
+    with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
 
 
 class Planner:
@@ -251,24 +260,25 @@ class Planner:
         self.schema = plan_schema(registry)
         self.graph = build_tool_graph(registry)
         self.ranker = ranker
-        if self.options.two_part:
-            shown = (
-                examples_text if examples_text is not None
-                else render_two_part_examples(examples_data, registry) if examples_data is not None
-                else two_part_examples(registry)
-            )
-            self.system = render("planner_system", tools=tool_catalogue(registry), examples=shown)
-        else:
-            shown = (
-                examples_text if examples_text is not None
-                else render_examples(examples_data, registry) if examples_data is not None
-                else examples(registry)
-            )
-            self.system = render("planner_single", tools=tool_catalogue(registry), examples=shown)
+        self._render = render_two_part_examples if self.options.two_part else render_examples
+        pool = examples_data if examples_data is not None else packaged_examples()
+        # With ``similar`` the examples travel with each request, and the system prompt (the part
+        # the prompt cache keeps) holds only the instructions and the tools.
+        self.pool = ExampleIndex([e for e in pool if self._render([e], registry)]) if self.options.similar else None
+        shown = "" if self.pool is not None else examples_text if examples_text is not None else self._render(pool, registry)
+        template = "planner_system" if self.options.two_part else "planner_single"
+        self.system = render(template, tools=tool_catalogue(registry), examples=shown)
+
+    def shown_examples(self, request: str) -> str:
+        """The examples shown with ``request`` ("" when they are in the system prompt)."""
+        if self.pool is None:
+            return ""
+        return self._render(self.pool.nearest(request, self.options.similar), self.registry) + "\n\n"
 
     def messages(self, history: Sequence[BaseMessage], request: str, artifacts: list[Artifact], notes: Sequence[str] = ()) -> list[BaseMessage]:
         """System prompt, the earlier turns as plain text, then this request with the catalogue."""
-        context = render("planner_context", artifacts=artifact_catalogue(artifacts), request="\n".join([request, *notes]))
+        context = render("planner_context", examples=self.shown_examples(request), artifacts=artifact_catalogue(artifacts),
+                         request="\n".join([request, *notes]))
         return [SystemMessage(self.system), *history, HumanMessage(context)]
 
     def _ranked(self, request: str) -> list[str]:
@@ -306,8 +316,9 @@ class Planner:
         started = time.perf_counter()
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
         needs = needing_input(self.registry) if opts.typed_sources else None
+        arity = input_arity(self.registry) if opts.typed_sources else None
         schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal,
-                                  accepts=accepts, needs_input=needs)
+                                  accepts=accepts, needs_input=needs, arity=arity, tasks=opts.tasks)
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
@@ -433,7 +444,9 @@ class Planner:
             raise ValueError("; ".join(problems))
         # Type-correct by construction: every reference was wired by kind to an earlier step or
         # an existing artifact, so only the parameters remain to be checked (after the arguments).
-        return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+        tasks = [str(t) for t in data.get("tasks") or []]
+        return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                         tasks if len(tasks) == len(steps) else [])
 
     def _chain_hint(self, tool: type[Tool], order: list[Source]) -> list[str]:
         """Chains that make a missing kind, those starting from an artifact the user has first."""
@@ -550,17 +563,18 @@ class Planner:
         return outcome
 
 
-STRUCTURE_TOKENS = 160
+STRUCTURE_TOKENS = 320
 CANNOT = "I cannot do that with the tools I have."
 
 
 def describe(structure: Structure) -> str:
     """The reply shown with a plan, written from the plan itself (no model tokens spent on it)."""
     parts = []
-    for step in structure.steps:
+    for number, step in enumerate(structure.steps):
         sources = sorted({r[2:-1].split(".")[0] for r in step.refs.values()})
-        parts.append(step.tool.name + (f" (from {', '.join(sources)})" if sources else ""))
-    return "I will run " + ", then ".join(parts) + "."
+        task = f"{structure.tasks[number]} with " if structure.tasks else ""
+        parts.append(task + step.tool.name + (f" (from {', '.join(sources)})" if sources else ""))
+    return "I will " + ("" if structure.tasks else "run ") + ", then ".join(parts) + "."
 
 
 def warm(backend: LLMBackend, registry: Registry) -> float:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.catalogue import artifact_line
+from agent.catalogue import artifact_line, task_words
 from agent.planner import Planner, PlannerOptions, PlanOutcome, parse_plan
+from agent.retrieval import embed
 from bench.common import (
     AttachedSession,
     Timing,
@@ -160,10 +162,27 @@ def record_example(record: dict[str, Any], bench: Bench) -> dict[str, Any] | Non
     return {
         "artifacts": [artifact_line(a).removeprefix("- ") for a in session.artifacts()],
         "request": record["user_request"],
-        "plan": {"reply": reply, "steps": steps},
+        "plan": {"reply": reply, "tasks": request_tasks(record["user_request"], tools), "steps": steps},
         "id": record["id"],
         "type": record["type"],
     }
+
+
+CLAUSE = re.compile(r"[,.;:!?]\s+|\s+(?:and then|then|and|after that|finally|so that|to)\s+", re.IGNORECASE)
+QUOTED = re.compile(r"'[^']{12,}'|\"[^\"]{12,}\"")
+
+
+def request_tasks(request: str, tools: Sequence[type]) -> list[str]:
+    """Each gold step's subtask in the request's own words: the clause of the request closest to
+    the tool's description (MiniLM), cut to eight words. TaskBench gives only tool names, and an
+    example whose subtasks are tool names teaches a small model to recite the tool list."""
+    text = QUOTED.sub("the text", request)
+    clauses = [re.sub(r"^(and|then|please)\s+", "", c.strip(" '\"?!."), flags=re.IGNORECASE) for c in CLAUSE.split(text)]
+    clauses = [c for c in clauses if len(c.split()) >= 2]
+    if not clauses:
+        return [task_words(t) for t in tools]
+    scores = embed([f"{t.name.replace('_', ' ')}: {t.summary()}" for t in tools]) @ embed(clauses).T
+    return [" ".join(clauses[int(row.argmax())].split()[:8]).lower() for row in scores]
 
 
 def choose_examples(pool: Sequence[dict[str, Any]], bench: Bench, count: int, max_chars: int = 600) -> list[dict[str, Any]]:
@@ -196,6 +215,40 @@ def choose_examples(pool: Sequence[dict[str, Any]], bench: Bench, count: int, ma
         shown |= {s["tool"] for s in best["plan"]["steps"]}
     order = {"single": 0, "chain": 1, "dag": 2}
     return sorted(chosen, key=lambda e: order[e["type"]])
+
+
+def pool_examples(pool: Sequence[dict[str, Any]], bench: Bench, max_chars: int = 600) -> list[dict[str, Any]]:
+    """Every pool record that converts into a plan the planner could write, and is short enough to
+    show: the pool the planner retrieves each request's closest examples from."""
+    return [e for r in pool if (e := record_example(r, bench)) is not None and len(json.dumps(e["plan"])) <= max_chars]
+
+
+def folds(records: Sequence[dict[str, Any]], n: int, seed: int = 0) -> list[list[dict[str, Any]]]:
+    """``n`` seeded, disjoint parts of ``records`` (file order kept in each): score part i with the
+    others as the example pool, and every record is scored without ever being shown."""
+    order = sorted(records, key=lambda r: _rank(r, seed + 3))
+    fold_of = {r["id"]: i % n for i, r in enumerate(order)}
+    return [[r for r in records if fold_of[r["id"]] == i] for i in range(n)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.taskbench folds --n 2 DATA OUT_DIR``: write the fold files that
+    ``llmga bench taskbench --data fold_1.jsonl --examples-from fold_2.jsonl`` scores."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.taskbench")
+    parser.add_argument("command", choices=["folds"])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--n", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for i, part in enumerate(folds(load_records(args.data), args.n, args.seed), 1):
+        path = args.out_dir / f"fold_{i}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+        print(f"{path}: {len(part)} records")
+    return 0
 
 
 @dataclass
@@ -373,3 +426,7 @@ def summarise_jsonl(path: Path, ids: set[str] | None = None) -> dict[str, Any]:
     out["plans"] = {s: sum(r["plan"] == s for r in rows) for s in ("valid", "invalid", "unparsed", "none")}
     out["answers"] = dict(sorted(Counter(r["timing"]["attempts"] for r in rows).items()))  # model answers per request
     return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

