@@ -40,3 +40,42 @@ def test_the_45_degree_rule_beside_the_sign_rule():
     assert relation_holds("left of", (10, 10), (20, 40), rule="sign")
     assert relation_holds("above", (10, 5), (12, 40)) and not relation_holds("above", (0, 30), (40, 40))
 
+
+
+def test_boxes_that_keep_failing_are_placed_from_the_declared_relations():
+    """Two diagonal answers: the boxes come from the model's own objects and relations, every
+    count and relation holds by the 45-degree rule, and the trace says what happened."""
+    from tools.llm.layout import PLACED, LayoutPlan, check_plan
+
+    diagonal = {"boxes": [_box("elephant", 1, 2, 2, 10, 10), _box("elephant", 2, 10, 2, 18, 10), _box("elephant", 3, 2, 10, 10, 18),
+                          _box("pool", 1, 30, 30, 60, 60)]}
+    fake = FakeBackend([HEAD, diagonal, diagonal])
+    layout, answer = plan_layout(fake, "three elephants standing beside a pool of water")
+    assert len(fake.calls) == 3 and answer.trace.problems[-1] == PLACED
+    assert [b.phrase for b in layout.boxes] == ["elephant"] * 3 + ["pool"]
+    assert check_plan(LayoutPlan.model_validate(answer.value.model_dump())) == []
+
+
+def test_placement_orders_rows_and_columns_by_the_relations():
+    from tools.llm.layout import LayoutPlan, check_plan, place
+
+    head = LayoutHead.model_validate({
+        "objects": [{"name": "cat", "count": 2}, {"name": "table", "count": 1}, {"name": "lamp", "count": 1}, {"name": "dog", "count": 1}],
+        "relations": [{"subject": "cats", "relation": "below", "object": "table"}, {"subject": "lamp", "relation": "left of", "object": "table"},
+                      {"subject": "dog", "relation": "right of", "object": "cat"}]})
+    boxes = place(head)
+    assert [(b.phrase, b.instance) for b in boxes] == [("cat", 1), ("cat", 2), ("table", 1), ("lamp", 1), ("dog", 1)]
+    assert all(0 <= b.x0 < b.x1 <= 64 and 0 <= b.y0 < b.y1 <= 64 for b in boxes)
+    assert check_plan(LayoutPlan(objects=head.objects, relations=head.relations, boxes=boxes)) == []
+
+
+def test_relations_that_contradict_each_other_are_still_an_error():
+    import pytest
+
+    from tools.llm.structured import RoleError
+
+    head = {"objects": [{"name": "cat", "count": 1}, {"name": "dog", "count": 1}],
+            "relations": [{"subject": "cat", "relation": "left of", "object": "dog"}, {"subject": "dog", "relation": "left of", "object": "cat"}]}
+    bad = {"boxes": [_box("cat", 1, 2, 2, 10, 10), _box("dog", 1, 2, 2, 10, 10)]}
+    with pytest.raises(RoleError, match="cannot all hold"):
+        plan_layout(FakeBackend([head, bad, bad]), "a cat left of a dog left of the cat")

@@ -18,6 +18,7 @@ number of times. The result is a ``tools.artifacts.Layout`` (corners normalised 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompts import render
 from tools.artifacts import Box, Layout
 from tools.llm.protocol import LLMBackend
-from tools.llm.structured import Answer, Trace, ask, parse_json_model
+from tools.llm.structured import Answer, RoleError, Trace, ask, parse_json_model
 
+log = logging.getLogger(__name__)
 GRID = 64
 RelationName = Literal["left of", "right of", "above", "below", "next to"]
 
@@ -286,6 +288,64 @@ def _read_head(text: str) -> LayoutHead | LayoutPlan:
     return head
 
 
+# -- placement from the relations ----------------------------------------------------------------
+# A 1.5B model declares objects, counts and relations well and places boxes poorly (empty boxes,
+# a "beside" drawn diagonally). When its boxes fail the check, the boxes are placed from what it
+# declared instead: each object gets a cell of a grid whose columns and rows are ordered by the
+# relations, and its instances sit side by side in that cell. Every declared count and relation
+# then holds by construction, by the same 45-degree rule the check uses.
+
+_AXIS = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1), "next to": (0, -1)}
+
+
+def place(head: LayoutHead) -> list[PlannedBox]:
+    """Boxes for ``head`` that satisfy its counts and its relations (between object centres).
+
+    Relations become order constraints on grid columns (left/right/next to: same row) and rows
+    (above/below: same column), relaxed in a bounded number of passes; a set of relations that
+    contradicts itself keeps the order reached by then.
+    """
+    names = [normalize_name(o.name) for o in head.objects]
+    cell = {n: [0, 0] for n in names}  # [column, row]
+    for _ in range(2 * len(names) + 2):
+        changed = False
+        for rel in head.relations:
+            a, b = normalize_name(rel.subject), normalize_name(rel.object)
+            if a not in cell or b not in cell or a == b:
+                continue
+            axis, sign = _AXIS[rel.relation]
+            first, second = (a, b) if sign < 0 else (b, a)  # first must come before second on the axis
+            other = 1 - axis
+            if cell[first][axis] >= cell[second][axis]:
+                cell[second][axis] = cell[first][axis] + 1
+                changed = True
+            if cell[second][other] != cell[first][other]:
+                cell[second][other] = cell[first][other]
+                changed = True
+        if not changed:
+            break
+    # objects no relation places share the first free cell of the top row, in the order declared
+    placed = {n for rel in head.relations for n in (normalize_name(rel.subject), normalize_name(rel.object))}
+    column = max((cell[n][0] for n in placed if n in cell), default=-1)
+    for n in names:
+        if n not in placed:
+            column += 1
+            cell[n] = [column, 0]
+    columns = max(c for c, _ in cell.values()) + 1
+    rows = max(r for _, r in cell.values()) + 1
+    width, height = GRID // columns, GRID // rows
+    boxes = []
+    for obj, key in zip(head.objects, names, strict=True):
+        col, row = cell[key]
+        x, y, slot = col * width, row * height, width / obj.count
+        top, bottom = y + max(1, height // 6), y + height - max(1, height // 12)
+        for i in range(obj.count):
+            x0 = int(x + i * slot + max(1, slot // 10))
+            x1 = max(x0 + 1, int(x + (i + 1) * slot - max(1, slot // 10)))
+            boxes.append(PlannedBox(phrase=obj.name, instance=i + 1, x0=x0, y0=int(top), x1=min(x1, GRID), y1=max(int(bottom), int(top) + 1)))
+    return boxes
+
+
 def plan_layout(
     backend: LLMBackend,
     request: str,
@@ -294,13 +354,17 @@ def plan_layout(
     width: int = 512,
     height: int = 512,
     attempts: int = 3,
+    box_attempts: int = 2,
+    solve: bool = True,
     seed: int | None = None,
 ) -> tuple[Layout, Answer[LayoutPlan]]:
-    """Plan boxes for ``request``; raises ``RoleError`` when no checked plan comes in ``attempts``.
+    """Plan boxes for ``request``; raises ``RoleError`` when no checked plan comes.
 
-    Two answers: objects with counts and relations first, then the boxes under a grammar made
-    from them (one box per declared instance, phrases fixed). The boxes are checked against the
-    declared relations by LayoutGPT's 45-degree rule; a failed check retries the boxes only.
+    Two answers: objects with counts and relations first (``attempts`` tries), then the boxes under
+    a grammar made from them (one box per declared instance, phrases fixed; ``box_attempts``
+    tries). The boxes are checked against the declared relations by LayoutGPT's 45-degree rule;
+    when every try fails and ``solve`` is on, the boxes are placed from the declared relations
+    (``place``) and the trace says so.
     """
     chosen = default_examples() if examples is None else examples
     messages = messages_for(request, chosen)
@@ -315,12 +379,27 @@ def plan_layout(
         boxes = parse_json_model(_Boxes, text)
         return LayoutPlan(objects=head.objects, relations=head.relations, boxes=boxes.boxes)
 
-    second = ask(backend, follow, LayoutPlan, role="plan_layout", parse=read, check=check_plan, schema=boxes_schema(head),
-                 attempts=attempts, max_tokens=40 + 40 * sum(o.count for o in head.objects), seed=seed)
+    try:
+        second = ask(backend, follow, LayoutPlan, role="plan_layout", parse=read, check=check_plan, schema=boxes_schema(head),
+                     attempts=box_attempts, max_tokens=40 + 40 * sum(o.count for o in head.objects), seed=seed)
+    except RoleError as exc:
+        if not solve:
+            raise
+        # the model's boxes failed the check: place them from its own objects and relations
+        plan = LayoutPlan(objects=head.objects, relations=head.relations, boxes=place(head))
+        if problems := check_plan(plan):  # contradictory relations: nothing can satisfy them
+            raise RoleError("plan_layout", [*exc.problems, f"the declared relations cannot all hold: {'; '.join(problems)}"], exc.trace) from None
+        log.warning("plan_layout: the model's boxes failed the check (%s); placed them from its relations", exc.problems[-1:])
+        tried = exc.trace or Trace()
+        second = Answer(plan, Trace(attempts=tried.attempts, problems=[*tried.problems, PLACED], generations=tried.generations,
+                                    seconds=tried.seconds))
     trace = Trace(attempts=first.trace.attempts + second.trace.attempts, problems=first.trace.problems + second.trace.problems,
                   generations=first.trace.generations + second.trace.generations,
                   seconds=first.trace.seconds + second.trace.seconds)
     return second.value.to_layout(width, height, caption=request), Answer(second.value, trace)
+
+
+PLACED = "boxes placed from the declared relations (the model's boxes failed the check)"
 
 
 def plan_json(plan: LayoutPlan) -> str:
