@@ -38,7 +38,7 @@ from agent.catalogue import (
 )
 from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
-from graphs.tool_graph import Source, build_tool_graph, search, text_slots, wire
+from graphs.tool_graph import Source, Wiring, build_tool_graph, search, text_slots, wire
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
 from tools.base import Tool
@@ -232,6 +232,8 @@ class PlannerOptions:
     """the structure grammar allows only the ``restrict`` closest tools (0: all)."""
     tasks: bool = True
     """the structure answer opens with the request's subtasks in words, one per step."""
+    bridge: bool = True
+    """a source of the wrong kind is joined to its step through one converter tool (video_to_audio)."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -322,7 +324,7 @@ class Planner:
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
-            return self._read_structure(text, session, visible, allowed)
+            return self._read_structure(text, session, visible, allowed, request)
 
         try:
             answer = ask(self.backend, messages, PlanReply, role="planner", parse=read, schema=schema,
@@ -374,7 +376,7 @@ class Planner:
         return outcome
 
     # -- reading the two answers ------------------------------------------------------------------
-    def _read_structure(self, text: str, session: Session, visible: list[Artifact], allowed: set[str]) -> Any:
+    def _read_structure(self, text: str, session: Session, visible: list[Artifact], allowed: set[str], request: str = "") -> Any:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -416,7 +418,9 @@ class Planner:
         consumed: set[str] = set(named)
         steps: list[WiredStep] = []
         by_type: list[str] = []
-        for label, tool, sources in raw:
+        words = [str(t) for t in data.get("tasks") or []]
+        tasks: list[str] = []
+        for position, (label, tool, sources) in enumerate(raw):
             known: list[Source] = []
             for x in dict.fromkeys(sources):  # the same source named twice is named once
                 if x == label:
@@ -428,6 +432,16 @@ class Planner:
                     known.append(by_label[x])
             earlier = order if self.options.wire_by_type else []
             wiring = wire(tool, known, earlier, label, frozenset(consumed))
+            if wiring.unplaced and self.options.bridge:
+                bridged = self._bridge(tool, known, wiring, earlier, label, frozenset(consumed), request)
+                if bridged is not None:
+                    inserted, wiring = bridged
+                    for step in inserted:
+                        steps.append(step)
+                        tasks.append(f"turn {', '.join(r[2:-1] for r in step.refs.values())} into what {label} takes")
+                        by_label[step.label] = Source(step.label, tuple(step.tool.outputs.items()))
+                        order.append(by_label[step.label])
+                        by_type.append(f"{step.label} inserted: {step.tool.name} between {', '.join(r[2:-1] for r in step.refs.values())} and {label}")
             problems += wiring.problems
             if any("nothing before it makes" in p for p in wiring.problems):
                 problems.extend(self._chain_hint(tool, order))
@@ -438,15 +452,49 @@ class Planner:
                 consumed.add(note.rsplit("<- ", 1)[-1])
             by_type += wiring.by_type
             steps.append(WiredStep(label, tool, wiring.args, {}))
+            tasks.append(words[position] if len(words) == len(raw) else "")
             by_label[label] = Source(label, tuple(tool.outputs.items()))
             order.append(by_label[label])
         if problems:
             raise ValueError("; ".join(problems))
         # Type-correct by construction: every reference was wired by kind to an earlier step or
         # an existing artifact, so only the parameters remain to be checked (after the arguments).
-        tasks = [str(t) for t in data.get("tasks") or []]
         return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-                         tasks if len(tasks) == len(steps) else [])
+                         tasks if len(words) == len(raw) else [])
+
+    def _bridge(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
+                consumed: frozenset[str], request: str) -> tuple[list[WiredStep], Wiring] | None:
+        """A source of the wrong kind, joined to ``tool`` through one converter from the tool graph.
+
+        "s2 (audio_effects) takes audio, but s1 is video": the converter is a tool that takes what
+        s1 makes and makes what s2 still needs (video_to_audio), the one whose description is
+        closest to the request when several fit. It runs as a step of its own between them, and
+        the plan says so; without exactly such a converter the problem goes back to the model.
+        """
+        free = {spec.kind for name, spec in tool.inputs.items() if name not in wiring.args}
+        free |= {Kind.TEXT for name in text_slots(tool) if name not in wiring.args}
+        ranked = {name: i for i, name in enumerate(self._ranked(request))}
+        inserted: list[WiredStep] = []
+        replaced = list(known)
+        for source in wiring.unplaced:
+            fits = [
+                t for t in self.registry
+                if set(t.outputs.values()) & free
+                and any(spec.kind in source.kinds() and not spec.optional for spec in t.inputs.values())
+                and all(spec.optional or spec.kind in source.kinds() for spec in t.inputs.values())
+            ]
+            if not fits:
+                return None
+            converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name))
+            step_id = f"{label}_{converter.name}"[:48]
+            joined = wire(converter, [source], [], step_id)
+            if joined.problems:
+                return None
+            inserted.append(WiredStep(step_id, converter, joined.args, {}))
+            replaced[replaced.index(source)] = Source(step_id, tuple(converter.outputs.items()))
+            free -= set(converter.outputs.values())
+        rewired = wire(tool, replaced, earlier, label, consumed)
+        return (inserted, rewired) if not rewired.problems else None
 
     def _chain_hint(self, tool: type[Tool], order: list[Source]) -> list[str]:
         """Chains that make a missing kind, those starting from an artifact the user has first."""

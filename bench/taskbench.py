@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.catalogue import artifact_line, task_words
+from agent.catalogue import artifact_line
 from agent.planner import Planner, PlannerOptions, PlanOutcome, parse_plan
-from agent.retrieval import embed
 from bench.common import (
     AttachedSession,
     Timing,
@@ -162,27 +160,10 @@ def record_example(record: dict[str, Any], bench: Bench) -> dict[str, Any] | Non
     return {
         "artifacts": [artifact_line(a).removeprefix("- ") for a in session.artifacts()],
         "request": record["user_request"],
-        "plan": {"reply": reply, "tasks": request_tasks(record["user_request"], tools), "steps": steps},
+        "plan": {"reply": reply, "steps": steps},
         "id": record["id"],
         "type": record["type"],
     }
-
-
-CLAUSE = re.compile(r"[,.;:!?]\s+|\s+(?:and then|then|and|after that|finally|so that|to)\s+", re.IGNORECASE)
-QUOTED = re.compile(r"'[^']{12,}'|\"[^\"]{12,}\"")
-
-
-def request_tasks(request: str, tools: Sequence[type]) -> list[str]:
-    """Each gold step's subtask in the request's own words: the clause of the request closest to
-    the tool's description (MiniLM), cut to eight words. TaskBench gives only tool names, and an
-    example whose subtasks are tool names teaches a small model to recite the tool list."""
-    text = QUOTED.sub("the text", request)
-    clauses = [re.sub(r"^(and|then|please)\s+", "", c.strip(" '\"?!."), flags=re.IGNORECASE) for c in CLAUSE.split(text)]
-    clauses = [c for c in clauses if len(c.split()) >= 2]
-    if not clauses:
-        return [task_words(t) for t in tools]
-    scores = embed([f"{t.name.replace('_', ' ')}: {t.summary()}" for t in tools]) @ embed(clauses).T
-    return [" ".join(clauses[int(row.argmax())].split()[:8]).lower() for row in scores]
 
 
 def choose_examples(pool: Sequence[dict[str, Any]], bench: Bench, count: int, max_chars: int = 600) -> list[dict[str, Any]]:

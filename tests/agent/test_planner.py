@@ -278,3 +278,20 @@ def test_packaged_examples_bind_in_the_sessions_they_list(registry):
         attached = AttachedSession([(line, Kind(line.split(" (")[1].split()[0].rstrip(")"))) for line in example["artifacts"]])
         assert [a.id for a in attached.artifacts()] == [line.split(" ")[0] for line in example["artifacts"]]
         bind(Plan(steps=[Step(**s) for s in example["plan"]["steps"]]), registry, attached)
+
+
+def test_a_source_of_the_wrong_kind_is_joined_through_one_converter_from_the_tool_graph(registry, session):
+    """text_to_video then upscale: upscale takes an image, s1 is a video; the tool graph has the
+    one tool that takes a video and makes an image (extract_frames), so it runs between them."""
+    fake = FakeBackend([{"tasks": ["film a cat", "make it bigger"], "steps": [{"tool": "text_to_video"}, {"in": ["s1"], "tool": "upscale"}]},
+                        {"s1": {"prompt": "a cat"}}])
+    outcome = Planner(fake, registry).plan(session, "a video of a cat, then a big picture of it")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["text_to_video", "extract_frames", "upscale"]
+    assert outcome.plan.steps[1].args == {"video": "${s1.video}"} and outcome.plan.steps[2].args["image"].startswith("${s2_extract_frames.")
+    assert any("inserted: extract_frames between s1.video and s2" in note for note in outcome.by_type)
+    assert "turn s1.video into what s2 takes" in outcome.reply
+    # switched off, the same answer goes back to the model with the problem
+    fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"in": ["s1"], "tool": "upscale"}]}] * 3)
+    outcome = Planner(fake, registry, options=PlannerOptions(bridge=False)).plan(session, "a video of a cat, then a big picture of it")
+    assert not outcome.ok and "takes image, but s1 is video" in outcome.errors[0]
