@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -443,6 +444,8 @@ class Planner:
                         order.append(by_label[step.label])
                         by_type.append(f"{step.label} inserted: {step.tool.name} between {', '.join(r[2:-1] for r in step.refs.values())} and {label}")
             problems += wiring.problems
+            # a source beyond the tool's inputs of its kind is left out, and the plan says so
+            by_type += [f"{note}: left out" for note in wiring.extra]
             if any("nothing before it makes" in p for p in wiring.problems):
                 problems.extend(self._chain_hint(tool, order))
             for source in wiring.unplaced:
@@ -471,18 +474,20 @@ class Planner:
         closest to the request when several fit. It runs as a step of its own between them, and
         the plan says so; without exactly such a converter the problem goes back to the model.
         """
-        free = {spec.kind for name, spec in tool.inputs.items() if name not in wiring.args}
-        free |= {Kind.TEXT for name in text_slots(tool) if name not in wiring.args}
+        free = Counter(spec.kind for name, spec in tool.inputs.items() if name not in wiring.args)
+        free.update(Kind.TEXT for name in text_slots(tool) if name not in wiring.args)
         ranked = {name: i for i, name in enumerate(self._ranked(request))}
         inserted: list[WiredStep] = []
         replaced = list(known)
         for source in wiring.unplaced:
-            fits = [
-                t for t in self.registry
-                if set(t.outputs.values()) & free
-                and any(spec.kind in source.kinds() and not spec.optional for spec in t.inputs.values())
-                and all(spec.optional or spec.kind in source.kinds() for spec in t.inputs.values())
-            ]
+            kinds = set(source.kinds())
+
+            def takes(t: type[Tool]) -> bool:  # a required input of the source's kind (or a text parameter for text), no other
+                required = {spec.kind for spec in t.inputs.values() if not spec.optional}
+                fed = required <= kinds and (bool(required & kinds) or (Kind.TEXT in kinds and bool(text_slots(t))))
+                return fed and not (required - kinds)
+
+            fits = [t for t in self.registry if set(t.outputs.values()) & set(+free) and takes(t)]
             if not fits:
                 return None
             converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name))
@@ -492,7 +497,7 @@ class Planner:
                 return None
             inserted.append(WiredStep(step_id, converter, joined.args, {}))
             replaced[replaced.index(source)] = Source(step_id, tuple(converter.outputs.items()))
-            free -= set(converter.outputs.values())
+            free.subtract(set(converter.outputs.values()) & set(+free))
         rewired = wire(tool, replaced, earlier, label, consumed)
         return (inserted, rewired) if not rewired.problems else None
 

@@ -134,6 +134,10 @@ class Wiring:
     by_type: list[str]
     problems: list[str]
     unplaced: list[Source] = field(default_factory=list)
+    """Sources of a kind no input of the tool takes."""
+    extra: list[str] = field(default_factory=list)
+    """Sources of a kind the tool takes when every input of that kind is already filled (one
+    more image than the tool has inputs for): the caller decides whether that is an error."""
     """Sources that fit no input (their problems are in ``problems``)."""
 
 
@@ -159,6 +163,7 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
     args: dict[str, str] = {}
     problems: list[str] = []
     unplaced: list[Source] = []
+    extra: list[str] = []
     for source in sources:
         placed = False
         for output, kind in source.outputs:
@@ -168,7 +173,7 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
                 placed = True
         if not placed and any(k in source.kinds() for _, k in slots):
             taken = ", ".join(f"{n} <- {args[n][2:-1]}" for n, k in slots if k in source.kinds() and n in args)
-            problems.append(f"{label} ({tool.name}) has no free input for {source.label} ({taken}): name each source once")
+            extra.append(f"{label} ({tool.name}) has no free input for {source.label} ({taken})")
         elif not placed:
             unplaced.append(source)
             takes = sorted({k.value for _, k in slots}) or ["nothing"]
@@ -185,7 +190,7 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
         source, output = next(((s, o) for s, o in fitting if s.ref(o) not in consumed), fitting[0])
         args[name] = source.ref(output)
         by_type.append(f"{label}.{name} <- {source.label}")
-    return Wiring(args, by_type, problems, unplaced)
+    return Wiring(args, by_type, problems, unplaced, extra)
 
 
 def to_dot(graph: nx.DiGraph) -> str:

@@ -204,14 +204,16 @@ def test_a_source_of_the_wrong_kind_is_answered_with_the_tools_that_take_it(regi
     assert not outcome.ok
 
 
-def test_a_source_named_twice_counts_once_and_a_full_input_is_named(registry, session):
+def test_a_source_named_twice_counts_once_and_one_too_many_is_left_out(registry, session):
     image = _image(session)
     fake = FakeBackend([{"steps": [{"in": [image, image], "tool": "upscale"}]}, {"s1": {}}])
     assert Planner(fake, registry).plan(session, "bigger").ok
+    # one image more than the tool takes is left out (the plan says so), not a failed answer
     other = _image(session, "a dog")
-    fake = FakeBackend([{"steps": [{"in": [image, other], "tool": "upscale"}]}, {"cannot": "no"}])
-    Planner(fake, registry).plan(session, "bigger")
-    assert f"has no free input for {other} (image <- {image})" in fake.calls[1].last_text
+    fake = FakeBackend([{"steps": [{"in": [image, other], "tool": "upscale"}]}, {"s1": {}}])
+    outcome = Planner(fake, registry).plan(session, "bigger")
+    assert outcome.ok and outcome.plan.steps[0].args["image"] == f"${{{image}}}"
+    assert outcome.by_type == [f"s1 (upscale) has no free input for {other} (image <- {image}): left out"]
 
 
 def test_a_tool_that_needs_an_input_must_name_it_and_is_not_offered_where_nothing_feeds_it(registry):
@@ -295,3 +297,13 @@ def test_a_source_of_the_wrong_kind_is_joined_through_one_converter_from_the_too
     fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"in": ["s1"], "tool": "upscale"}]}] * 3)
     outcome = Planner(fake, registry, options=PlannerOptions(bridge=False)).plan(session, "a video of a cat, then a big picture of it")
     assert not outcome.ok and "takes image, but s1 is video" in outcome.errors[0]
+
+
+def test_two_text_sources_for_two_media_inputs_get_a_converter_each(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "plan_story"}, {"tool": "refine_prompt"}, {"in": ["s1", "s2"], "tool": "add_audio_to_video"}]},
+                        {"s1": {"story": "a fox"}, "s2": {"request": "a lantern"}}])
+    outcome = Planner(fake, registry).plan(session, "a fox story")
+    # s1, s2 are text; add_audio_to_video takes a video and an audio: one converter each
+    assert outcome.ok, outcome.errors
+    tools = [s.tool for s in outcome.plan.steps]
+    assert tools[:2] == ["plan_story", "refine_prompt"] and tools[-1] == "add_audio_to_video" and len(tools) == 5
