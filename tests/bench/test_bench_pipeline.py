@@ -97,6 +97,20 @@ def test_split_holds_examples_out_of_scoring():
     assert len(few) == 6 and [r["type"] for r in few].count("single") == 3 and all(r in scored for r in few)
 
 
+def test_folds_are_disjoint_cover_every_record_and_are_written_as_files(tmp_path: Path):
+    records = [{"id": str(i), "type": "single"} for i in range(9)]
+    parts = tb.folds(records, 2, seed=1)
+    ids = [{r["id"] for r in part} for part in parts]
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == {r["id"] for r in records} and abs(len(ids[0]) - len(ids[1])) <= 1
+    data = tmp_path / "dev.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert tb.main(["folds", str(data), str(tmp_path / "f"), "--seed", "1"]) == 0
+    assert [json.loads(x)["id"] for x in (tmp_path / "f" / "fold_1.jsonl").read_text().splitlines()] == [r["id"] for r in parts[0]]
+    # with one fold as --data and the other as --examples-from, nothing scored can be shown
+    pool, scored = tb.examples_pool(parts[0], parts[1], 40, 0)
+    assert not {r["id"] for r in pool} & {r["id"] for r in scored} and len(scored) == len(parts[0])
+
+
 def test_run_scores_a_scripted_planner(small: Path, tmp_path: Path):
     bench = tb.Bench.load(small / "tool_desc.json")
     replies = [
