@@ -491,7 +491,7 @@ class Planner:
             if not fits:
                 return None
             converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name))
-            step_id = f"{label}_{converter.name}"[:48]
+            step_id = f"{label}_{converter.name}"[:46] + (f"_{len(inserted) + 1}" if inserted else "")
             joined = wire(converter, [source], [], step_id)
             if joined.problems:
                 return None

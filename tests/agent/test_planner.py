@@ -307,3 +307,13 @@ def test_two_text_sources_for_two_media_inputs_get_a_converter_each(registry, se
     assert outcome.ok, outcome.errors
     tools = [s.tool for s in outcome.plan.steps]
     assert tools[:2] == ["plan_story", "refine_prompt"] and tools[-1] == "add_audio_to_video" and len(tools) == 5
+    assert len({s.id for s in outcome.plan.steps}) == 5
+
+
+def test_the_same_converter_twice_gets_two_step_ids(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "plan_story"}, {"tool": "refine_prompt"}, {"in": ["s1", "s2"], "tool": "composite"}]},
+                        {"s1": {"story": "a fox"}, "s2": {"request": "a lantern"}}])
+    outcome = Planner(fake, registry).plan(session, "a fox story picture")
+    assert outcome.ok, outcome.errors
+    inserted = [s for s in outcome.plan.steps if s.id.startswith("s3_")]
+    assert len(inserted) == 2 and inserted[0].tool == inserted[1].tool and inserted[0].id != inserted[1].id
