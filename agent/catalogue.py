@@ -206,9 +206,9 @@ def structure_schema(
 ) -> dict[str, Any]:
     """The grammar of the structure answer for one request.
 
-    With ``tasks`` the answer opens with the request's subtasks in words, one per step
-    (``{"tasks": ["mask the dog", "remove it"], "steps": [...]}``; with ``positional`` the two
-    lists have the same length): the model decomposes the request before it names any tool, so
+    With ``tasks`` the answer opens with the request's subtasks in words
+    (``{"tasks": ["remove the dog"], "steps": [...]}``; with ``positional``, n subtasks are
+    followed by n steps or n + 1): the model decomposes the request before it names any tool, so
     the number of steps is settled by what was asked, not by how long it keeps listing tools.
 
     ``{"steps": [{"in": [<source>, ...], "tool": <name>}, ...]}`` or ``{"cannot": "<one sentence>"}``.
@@ -249,21 +249,24 @@ def structure_schema(
         words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
         return {"type": "array", "items": words, "minItems": n or 1, "maxItems": n or max_steps}
 
+    def step_tuple(n: int) -> dict[str, Any]:
+        return {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
+
     def plan_object(n: int | None) -> dict[str, Any]:
         if n is None:
             steps: dict[str, Any] = {"type": "array", "items": item(max_steps + 1), "minItems": 1, "maxItems": max_steps}
-        else:
-            steps = {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
+        else:  # n subtasks take n steps, or one more (a subtask that needs a helper: find the dog, then remove it)
+            steps = {"anyOf": [step_tuple(k) for k in range(n, min(n + 1, max_steps) + 1)]}
         props = {"tasks": task_list(n), "steps": steps} if tasks else {"steps": steps}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
     if not positional:
         plan = plan_object(None)
-    elif tasks:  # one alternative per length: n tasks, then exactly n steps
+    elif tasks:  # one alternative per number of subtasks
         plan = {"anyOf": [plan_object(n) for n in range(1, max_steps + 1)]}
     else:
         plan = plan_object(None)
-        plan["properties"]["steps"] = {"anyOf": [plan_object(n)["properties"]["steps"] for n in range(1, max_steps + 1)]}
+        plan["properties"]["steps"] = {"anyOf": [step_tuple(n) for n in range(1, max_steps + 1)]}
     if not refusal:
         return {"x-guidance": COMPACT_JSON, **plan}
     cannot = {

@@ -143,12 +143,13 @@ def test_structure_grammar_lets_a_step_name_only_earlier_steps_and_existing_arti
     assert "anyOf" not in structure_schema(["a"], [], refusal=False, tasks=False)
 
 
-def test_structure_grammar_opens_with_one_subtask_per_step():
+def test_structure_grammar_opens_with_the_subtasks_and_allows_one_helper_step():
     plan, _ = structure_schema(["a", "b"], [], max_steps=3)["anyOf"]
     for n, alternative in enumerate(plan["anyOf"], 1):
         assert list(alternative["properties"]) == ["tasks", "steps"]  # the words come before any tool
         assert alternative["properties"]["tasks"]["minItems"] == alternative["properties"]["tasks"]["maxItems"] == n
-        assert alternative["properties"]["steps"]["minItems"] == alternative["properties"]["steps"]["maxItems"] == n
+        lengths = [t["minItems"] for t in alternative["properties"]["steps"]["anyOf"]]
+        assert lengths == ([n, n + 1] if n < 3 else [3])  # one helper step at most, never past max_steps
 
 
 def test_examples_convert_to_the_two_part_form(registry):
