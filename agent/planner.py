@@ -472,12 +472,15 @@ class Planner:
         "s2 (audio_effects) takes audio, but s1 is video": the converter is a tool that takes what
         s1 makes and makes what s2 still needs (video_to_audio), the one whose description is
         closest to the request when several fit. It runs as a step of its own between them, and
-        the plan says so; without exactly such a converter the problem goes back to the model.
+        the plan says so. A source nothing converts is left out when the tool can run without it
+        (a picture "to go with" a speech clip is drawn from its prompt), and the plan says that
+        too; when the tool would then lack a required input the problem goes back to the model.
         """
         free = Counter(spec.kind for name, spec in tool.inputs.items() if name not in wiring.args)
         free.update(Kind.TEXT for name in text_slots(tool) if name not in wiring.args)
         ranked = {name: i for i, name in enumerate(self._ranked(request))}
         inserted: list[WiredStep] = []
+        left_out: list[str] = []
         replaced = list(known)
         for source in wiring.unplaced:
             kinds = set(source.kinds())
@@ -488,18 +491,21 @@ class Planner:
                 return fed and not (required - kinds)
 
             fits = [t for t in self.registry if set(t.outputs.values()) & set(+free) and takes(t)]
-            if not fits:
-                return None
-            converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name))
-            step_id = f"{label}_{converter.name}"[:46] + (f"_{len(inserted) + 1}" if inserted else "")
-            joined = wire(converter, [source], [], step_id)
-            if joined.problems:
-                return None
+            converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name)) if fits else None
+            step_id = f"{label}_{converter.name}"[:46] + (f"_{len(inserted) + 1}" if inserted else "") if converter else ""
+            joined = wire(converter, [source], [], step_id) if converter else None
+            if converter is None or joined is None or joined.problems:
+                replaced.remove(source)  # nothing turns it into an input of the tool: left out, if the tool needs it not
+                left_out.append(f"{label} ({tool.name}) has no input for {source.label} ({'/'.join(sorted(k.value for k in kinds))})")
+                continue
             inserted.append(WiredStep(step_id, converter, joined.args, {}))
             replaced[replaced.index(source)] = Source(step_id, tuple(converter.outputs.items()))
             free.subtract(set(converter.outputs.values()) & set(+free))
         rewired = wire(tool, replaced, earlier, label, consumed)
-        return (inserted, rewired) if not rewired.problems else None
+        if rewired.problems:
+            return None
+        rewired.extra += left_out
+        return inserted, rewired
 
     def _chain_hint(self, tool: type[Tool], order: list[Source]) -> list[str]:
         """Chains that make a missing kind, those starting from an artifact the user has first."""

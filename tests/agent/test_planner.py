@@ -318,3 +318,11 @@ def test_the_same_converter_twice_gets_two_step_ids(registry, session):
     assert outcome.ok, outcome.errors
     inserted = [s for s in outcome.plan.steps if s.id.startswith("s3_")]
     assert len(inserted) == 2 and inserted[0].tool == inserted[1].tool and inserted[0].id != inserted[1].id
+
+
+def test_a_source_nothing_converts_is_left_out_when_the_tool_runs_without_it(registry, session):
+    fake = FakeBackend([{"steps": [{"tool": "speech"}, {"in": ["s1"], "tool": "text_to_image"}]},
+                        {"s1": {"text": "welcome"}, "s2": {"prompt": "a cosy bakery"}}])
+    outcome = Planner(fake, registry).plan(session, "read it aloud and make a picture to go with it")
+    assert outcome.ok and outcome.plan.steps[1].args == {"prompt": "a cosy bakery"}
+    assert outcome.by_type == ["s2 (text_to_image) has no input for s1 (audio): left out"]
