@@ -1,10 +1,12 @@
 """The planner: conversation + artifact catalogue + tool catalogue -> a validated plan.
 
-The model answers under the plan JSON schema (constrained decoding where the backend can), the
-answer is parsed into pydantic models and bound against the registry and the session (tool
-names, argument names and types, artifact kinds, references, cycles). Whatever fails goes back
-to the model as a message with the errors, a bounded number of times. Nothing is repaired
-silently: a plan either validates as written or is rejected with a reason.
+The model decomposes, the tool graph connects. The model's first answer, under a grammar built
+for this request, is the request's subtasks in words and a step per subtask (its tool, and which
+earlier step or artifact feeds it); the tool graph then wires every source to an input of its
+kind, joins a source of the wrong kind through one converter tool, and leaves out a source the
+step cannot use. A second answer fills only the parameters still open. Whatever cannot be wired
+goes back to the model with typed hints, a bounded number of times; what the graph added or
+left out is written in the plan (``PlanOutcome.by_type``), never done silently.
 """
 
 from __future__ import annotations
