@@ -92,6 +92,8 @@ def judge(turn: dict[str, Any], outcome: PlanOutcome) -> tuple[list[str], list[s
     for group in groups:
         if not set(group) & set(tools):
             problems.append(f"uses none of {group}")
+        elif (times := sum(t in group for t in tools)) > turn.get("times", 1):
+            problems.append(f"uses {group} {times} times")  # two pictures for one asked is an unrequested step too
     if turn.get("only", True):
         allowed = {t for g in groups for t in g} | set(turn.get("also", []))
         extra = sorted(set(tools) - allowed)

@@ -44,3 +44,14 @@ def test_judge_requires_a_plain_refusal():
 
     problems, _, _ = judge({"cannot": True}, PlanOutcome(reply="I could not make a valid plan in 3 attempts."))
     assert problems and "no plain refusal" in problems[0]
+
+
+def test_two_steps_of_one_group_for_one_asked_is_wrong_unless_the_turn_allows_more():
+    from agent.planner import PlanOutcome
+    from graphs.plan import Plan, Step
+
+    two = PlanOutcome(reply="", plan=Plan(steps=[Step(id="a", tool="text_to_image", args={"prompt": "x"}),
+                                                 Step(id="b", tool="text_to_image", args={"prompt": "y"})]))
+    problems, _, _ = judge({"uses": [["text_to_image", "generate_checked"]]}, two)
+    assert problems == ["uses ['text_to_image', 'generate_checked'] 2 times"]
+    assert judge({"uses": [["text_to_image"]], "times": 2}, two)[0] == []
