@@ -424,6 +424,13 @@ class Planner:
         words = [str(t) for t in data.get("tasks") or []]
         tasks: list[str] = []
         for position, (label, tool, sources) in enumerate(raw):
+            if position and self.options.bridge and tool is raw[position - 1][1] and sources == [raw[position - 1][0]]:
+                # the same tool again on its own output (text_simplifier on text_simplifier): a
+                # small model's stutter; the step is left out and later steps take the first one
+                previous = raw[position - 1][0]
+                by_label[label] = by_label[previous]
+                by_type.append(f"{label} ({tool.name}) repeats {previous} on its output: left out")
+                continue
             known: list[Source] = []
             for x in dict.fromkeys(sources):  # the same source named twice is named once
                 if x == label:

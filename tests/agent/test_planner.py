@@ -326,3 +326,15 @@ def test_a_source_nothing_converts_is_left_out_when_the_tool_runs_without_it(reg
     outcome = Planner(fake, registry).plan(session, "read it aloud and make a picture to go with it")
     assert outcome.ok and outcome.plan.steps[1].args == {"prompt": "a cosy bakery"}
     assert outcome.by_type == ["s2 (text_to_image) has no input for s1 (audio): left out"]
+
+
+def test_the_same_tool_again_on_its_own_output_is_left_out(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"tasks": ["upscale it"], "steps": [{"in": [image], "tool": "upscale"}, {"in": ["s1"], "tool": "upscale"},
+                                                             {"in": ["s2"], "tool": "posterize"}]},
+                        {"s1": {"scale": 2}, "s3": {}}])
+    outcome = Planner(fake, registry).plan(session, "bigger, then posterize")
+    assert outcome.ok, outcome.errors
+    assert [(s.id, s.tool) for s in outcome.plan.steps] == [("s1", "upscale"), ("s3", "posterize")]
+    assert outcome.plan.steps[1].args == {"image": "${s1.image}"}
+    assert outcome.by_type == ["s2 (upscale) repeats s1 on its output: left out"]
