@@ -79,3 +79,12 @@ def test_relations_that_contradict_each_other_are_still_an_error():
     bad = {"boxes": [_box("cat", 1, 2, 2, 10, 10), _box("dog", 1, 2, 2, 10, 10)]}
     with pytest.raises(RoleError, match="cannot all hold"):
         plan_layout(FakeBackend([head, bad, bad]), "a cat left of a dog left of the cat")
+
+
+def test_a_relation_naming_an_undeclared_object_is_dropped_when_boxes_are_placed():
+    head = {"objects": [{"name": "cow", "count": 2}, {"name": "hotel", "count": 1}],
+            "relations": [{"subject": "cow", "relation": "below", "object": "hotel"}, {"subject": "hotel", "relation": "next to", "object": "cow 1"}]}
+    bad = {"boxes": [_box("cow", 1, 2, 2, 2, 10), _box("cow", 2, 2, 2, 10, 10), _box("hotel", 1, 2, 2, 10, 10)]}
+    layout, answer = plan_layout(FakeBackend([head, bad, bad]), "two cows in front of a hotel")
+    assert [b.phrase for b in layout.boxes] == ["cow", "cow", "hotel"]
+    assert [r.object for r in answer.value.relations] == ["hotel"]

@@ -385,8 +385,12 @@ def plan_layout(
     except RoleError as exc:
         if not solve:
             raise
-        # the model's boxes failed the check: place them from its own objects and relations
-        plan = LayoutPlan(objects=head.objects, relations=head.relations, boxes=place(head))
+        # the model's boxes failed the check: place them from its own objects and relations (a
+        # relation naming an object it did not declare, "cow 1" or "room", cannot be drawn: dropped)
+        declared = {normalize_name(o.name) for o in head.objects}
+        kept = [r for r in head.relations if normalize_name(r.subject) in declared and normalize_name(r.object) in declared]
+        head = LayoutHead(objects=head.objects, relations=kept)
+        plan = LayoutPlan(objects=head.objects, relations=kept, boxes=place(head))
         if problems := check_plan(plan):  # contradictory relations: nothing can satisfy them
             raise RoleError("plan_layout", [*exc.problems, f"the declared relations cannot all hold: {'; '.join(problems)}"], exc.trace) from None
         log.warning("plan_layout: the model's boxes failed the check (%s); placed them from its relations", exc.problems[-1:])
