@@ -234,9 +234,11 @@ class PlannerOptions:
     restrict: int = 0
     """the structure grammar allows only the ``restrict`` closest tools (0: all)."""
     tasks: bool = True
-    """the structure answer opens with the request's subtasks in words, one per step."""
+    """the structure answer opens with the request's subtasks in words (n subtasks, n or n + 1 steps)."""
     bridge: bool = True
-    """a source of the wrong kind is joined to its step through one converter tool (video_to_audio)."""
+    """the tool graph mends what the model wired wrong by type: a source of the wrong kind is joined
+    through one converter tool (video_to_audio), a source the step cannot use and does not need is
+    left out, and the same tool again on its own output is left out; each is noted in the plan."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -265,6 +267,8 @@ class Planner:
         self.schema = plan_schema(registry)
         self.graph = build_tool_graph(registry)
         self.ranker = ranker
+        self._needs, self._arity = needing_input(registry), input_arity(registry)  # the registry's, not the request's
+        self._ranking: tuple[str, list[str]] | None = None
         self._render = render_two_part_examples if self.options.two_part else render_examples
         pool = examples_data if examples_data is not None else packaged_examples()
         # With ``similar`` the examples travel with each request, and the system prompt (the part
@@ -287,9 +291,12 @@ class Planner:
         return [SystemMessage(self.system), *history, HumanMessage(context)]
 
     def _ranked(self, request: str) -> list[str]:
+        """Tools by closeness to ``request``; one embedding per request, however many steps ask."""
         if self.ranker is None:
             self.ranker = ToolRanker(self.registry)
-        return self.ranker.rank(request)
+        if self._ranking is None or self._ranking[0] != request:
+            self._ranking = (request, self.ranker.rank(request))
+        return self._ranking[1]
 
     def plan(
         self,
@@ -320,10 +327,9 @@ class Planner:
         outcome = PlanOutcome(reply="")
         started = time.perf_counter()
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
-        needs = needing_input(self.registry) if opts.typed_sources else None
-        arity = input_arity(self.registry) if opts.typed_sources else None
         schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal,
-                                  accepts=accepts, needs_input=needs, arity=arity, tasks=opts.tasks)
+                                  accepts=accepts, needs_input=self._needs if opts.typed_sources else None,
+                                  arity=self._arity if opts.typed_sources else None, tasks=opts.tasks)
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
@@ -379,7 +385,7 @@ class Planner:
         return outcome
 
     # -- reading the two answers ------------------------------------------------------------------
-    def _read_structure(self, text: str, session: Session, visible: list[Artifact], allowed: set[str], request: str = "") -> Any:
+    def _read_structure(self, text: str, session: Session, visible: list[Artifact], allowed: set[str], request: str) -> Any:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -422,6 +428,7 @@ class Planner:
         steps: list[WiredStep] = []
         by_type: list[str] = []
         words = [str(t) for t in data.get("tasks") or []]
+        aligned = len(words) == len(raw)  # one subtask per step as written: the words can be shown with the steps
         tasks: list[str] = []
         for position, (label, tool, sources) in enumerate(raw):
             if position and self.options.bridge and tool is raw[position - 1][1] and sources == [raw[position - 1][0]]:
@@ -464,7 +471,7 @@ class Planner:
                 consumed.add(note.rsplit("<- ", 1)[-1])
             by_type += wiring.by_type
             steps.append(WiredStep(label, tool, wiring.args, {}))
-            tasks.append(words[position] if len(words) == len(raw) else "")
+            tasks.append(words[position] if aligned else "")
             by_label[label] = Source(label, tuple(tool.outputs.items()))
             order.append(by_label[label])
         if problems:
@@ -472,7 +479,7 @@ class Planner:
         # Type-correct by construction: every reference was wired by kind to an earlier step or
         # an existing artifact, so only the parameters remain to be checked (after the arguments).
         return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-                         tasks if len(words) == len(raw) else [])
+                         tasks if aligned else [])
 
     def _bridge(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
                 consumed: frozenset[str], request: str) -> tuple[list[WiredStep], Wiring] | None:
@@ -493,13 +500,7 @@ class Planner:
         replaced = list(known)
         for source in wiring.unplaced:
             kinds = set(source.kinds())
-
-            def takes(t: type[Tool]) -> bool:  # a required input of the source's kind (or a text parameter for text), no other
-                required = {spec.kind for spec in t.inputs.values() if not spec.optional}
-                fed = required <= kinds and (bool(required & kinds) or (Kind.TEXT in kinds and bool(text_slots(t))))
-                return fed and not (required - kinds)
-
-            fits = [t for t in self.registry if set(t.outputs.values()) & set(+free) and takes(t)]
+            fits = [t for t in self.registry if set(t.outputs.values()) & set(+free) and _takes_only(t, kinds)]
             converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name)) if fits else None
             step_id = f"{label}_{converter.name}"[:46] + (f"_{len(inserted) + 1}" if inserted else "") if converter else ""
             joined = wire(converter, [source], [], step_id) if converter else None
@@ -629,6 +630,13 @@ class Planner:
         self._record(outcome, exc.trace or Trace())
         outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1] if outcome.errors else 'none'}"
         return outcome
+
+
+def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:
+    """Whether a source of ``kinds`` alone can feed ``tool``: every required input is of those
+    kinds and at least one is (or, for text, the tool has a text parameter)."""
+    required = {spec.kind for spec in tool.inputs.values() if not spec.optional}
+    return required <= kinds and (bool(required) or (Kind.TEXT in kinds and bool(text_slots(tool))))
 
 
 STRUCTURE_TOKENS = 320

@@ -169,9 +169,7 @@ def record_example(record: dict[str, Any], bench: Bench) -> dict[str, Any] | Non
 def choose_examples(pool: Sequence[dict[str, Any]], bench: Bench, count: int, max_chars: int = 600) -> list[dict[str, Any]]:
     """Up to ``count`` short examples: one per request type first, then the most tools not yet
     shown (shorter first on ties). Short examples keep the cached prompt small."""
-    candidates = [
-        e for r in pool if (e := record_example(r, bench)) is not None and len(json.dumps(e["plan"])) <= max_chars
-    ]
+    candidates = pool_examples(pool, bench, max_chars)
     chosen: list[dict[str, Any]] = []
     shown: set[str] = set()
 

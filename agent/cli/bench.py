@@ -22,8 +22,6 @@ from tools.errors import ConfigError
 
 # The checkout holding this package: agent/cli/bench.py -> agent/cli -> agent -> repository root.
 REPO = Path(__file__).resolve().parents[2]
-SIMILAR = 0
-"""Examples shown per request by default (``PlannerOptions.similar`` of the product's planner)."""
 DATA_HELP = "default: $LLMGA_EVAL_DIR, else ../shared/eval beside the checkout"
 
 
@@ -71,7 +69,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
         click.option("--tasks/--no-tasks", default=True, show_default=True, help="The structure answer opens with the subtasks in words."),
         click.option("--bridge/--no-bridge", default=True, show_default=True,
                      help="A source of the wrong kind is joined through one converter tool (or left out when not needed)."),
-        click.option("--similar", default=SIMILAR, show_default=True,
+        click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
         fn = option(fn)
