@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,32 @@ def browser():
         browser.close()
 
 
+def wait_for_picture(canvas, upload: Callable[[], None], timeout: float = 30.0) -> None:
+    """Upload, then wait until the canvas shows something new and holds still for a second.
+
+    The editor's canvas exists before the upload is drawn, and a stroke painted before then lands
+    on the default 800x800 canvas, which the editor then sends instead of the picture.
+    """
+    empty = canvas.screenshot()
+    upload()
+    deadline = time.monotonic() + timeout
+    shot, still_since = empty, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = canvas.screenshot()
+        if now != shot:
+            shot, still_since = now, time.monotonic()
+        elif shot != empty and time.monotonic() - still_since >= 1.0:
+            return
+    raise AssertionError(f"the uploaded picture did not appear on the editor's canvas within {timeout:.0f} s")
+
+
 def test_upload_paint_a_mask_send_approve_and_see_the_result(ui_server: Server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.goto(f"{ui_server.url}/ui/", timeout=60_000)
-    page.locator("#editor input[type=file]").set_input_files(str(ASSETS / "car_on_road.png"))
     canvas = page.locator("#editor canvas").first
     canvas.wait_for(timeout=30_000)
+    wait_for_picture(canvas, lambda: page.locator("#editor input[type=file]").set_input_files(str(ASSETS / "car_on_road.png")))
     page.get_by_role("button", name="Brush", exact=True).click()
     box = canvas.bounding_box()
     assert box is not None
@@ -54,19 +75,22 @@ def test_upload_paint_a_mask_send_approve_and_see_the_result(ui_server: Server, 
     page.locator("#send").click()
     page.locator("#approve").wait_for(state="visible", timeout=60_000)
     assert "inpaint" in page.locator("#plan").inner_text()
+    session_id = ui_server.service.sessions("local")[-1]["id"]
+    session = ui_server.service.runtime.workspace.session(session_id)
+    from PIL import Image
+
+    attached = {a.id: a for a in session.artifacts()}["image-1"]
+    assert Image.open(session.path(attached)).size == (256, 192), "the editor sent its empty canvas, not the uploaded picture"
     page.locator("#approve").click()
     page.locator("#progress").get_by_text(re.compile(r"Job job-\w+: (done|failed|cancelled)")).wait_for(timeout=300_000)
     progress = page.locator("#progress").inner_text()
     assert re.search(r"Job job-\w+: done", progress), progress
     page.locator("#gallery img").first.wait_for(timeout=30_000)
 
-    session_id = ui_server.service.sessions("local")[-1]["id"]
-    session = ui_server.service.runtime.workspace.session(session_id)
     made = {a.id: a for a in session.artifacts()}
     assert made["mask-1"].tool == "import" and made["image-2"].tool == "inpaint"
     assert made["image-2"].parents == {"image": "image-1", "mask": "mask-1"}
     import numpy as np
-    from PIL import Image
 
     mask = Image.open(session.path(made["mask-1"]))
     painted = int((np.asarray(mask) > 0).sum())
