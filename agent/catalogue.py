@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, Literal, get_args, get_origin
 
@@ -192,6 +193,55 @@ def step_label(position: int) -> str:
     return f"s{position}"
 
 
+def _step_item(
+    position: int,
+    tool_names: Sequence[str],
+    artifact_ids: Sequence[str],
+    accepts: dict[str, set[str]] | None,
+    needs_input: set[str] | None,
+    arity: dict[str, int] | None,
+) -> dict[str, Any]:
+    """The grammar of the step at 1-based ``position``: one of ``tool_names``, its sources earlier
+    steps or artifacts (with ``accepts``, only those the tool takes)."""
+    steps = [step_label(j) for j in range(1, position)]
+    if accepts is None:
+        sources = steps + list(artifact_ids)
+        props: dict[str, Any] = {}
+        if sources:
+            props["in"] = {"type": "array", "items": {"enum": sources}, "maxItems": 4}
+        props["tool"] = {"enum": list(tool_names)}
+        return {"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False}
+    options = []
+    for name in tool_names:
+        sources = steps + [a for a in artifact_ids if a in accepts.get(name, set())]
+        needs = name in (needs_input or set())
+        if needs and not sources:
+            continue  # nothing here could feed it: not offered at this position at all
+        most = min(4, (arity or {}).get(name, 4))
+        props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": most}} if sources and most else {}
+        props["tool"] = {"const": name}
+        required = ["in", "tool"] if needs else ["tool"]
+        options.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
+    return {"anyOf": options}
+
+
+def _with_refusal(plan: dict[str, Any], refusal: bool) -> dict[str, Any]:
+    if not refusal:
+        return {"x-guidance": COMPACT_JSON, **plan}
+    cannot = {
+        "type": "object",
+        "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
+        "required": ["cannot"],
+        "additionalProperties": False,
+    }
+    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+
+
+def _task_list(n: int | None, max_steps: int) -> dict[str, Any]:
+    words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
+    return {"type": "array", "items": words, "minItems": n or 1, "maxItems": n or max_steps}
+
+
 def structure_schema(
     tool_names: list[str],
     artifact_ids: list[str],
@@ -224,30 +274,7 @@ def structure_schema(
     """
 
     def item(position: int) -> dict[str, Any]:
-        steps = [step_label(j) for j in range(1, position)]
-        if accepts is None:
-            sources = steps + list(artifact_ids)
-            props: dict[str, Any] = {}
-            if sources:
-                props["in"] = {"type": "array", "items": {"enum": sources}, "maxItems": 4}
-            props["tool"] = {"enum": list(tool_names)}
-            return {"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False}
-        options = []
-        for name in tool_names:
-            sources = steps + [a for a in artifact_ids if a in accepts.get(name, set())]
-            needs = name in (needs_input or set())
-            if needs and not sources:
-                continue  # nothing here could feed it: not offered at this position at all
-            most = min(4, (arity or {}).get(name, 4))
-            props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": most}} if sources and most else {}
-            props["tool"] = {"const": name}
-            required = ["in", "tool"] if needs else ["tool"]
-            options.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
-        return {"anyOf": options}
-
-    def task_list(n: int | None) -> dict[str, Any]:
-        words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
-        return {"type": "array", "items": words, "minItems": n or 1, "maxItems": n or max_steps}
+        return _step_item(position, tool_names, artifact_ids, accepts, needs_input, arity)
 
     def step_tuple(n: int) -> dict[str, Any]:
         return {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
@@ -257,7 +284,7 @@ def structure_schema(
             steps: dict[str, Any] = {"type": "array", "items": item(max_steps + 1), "minItems": 1, "maxItems": max_steps}
         else:  # n subtasks take n steps, or one more (a subtask that needs a helper: find the dog, then remove it)
             steps = {"anyOf": [step_tuple(k) for k in range(n, min(n + 1, max_steps) + 1)]}
-        props = {"tasks": task_list(n), "steps": steps} if tasks else {"steps": steps}
+        props = {"tasks": _task_list(n, max_steps), "steps": steps} if tasks else {"steps": steps}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
     if not positional:
@@ -267,15 +294,38 @@ def structure_schema(
     else:
         plan = plan_object(None)
         plan["properties"]["steps"] = {"anyOf": [step_tuple(n) for n in range(1, max_steps + 1)]}
-    if not refusal:
-        return {"x-guidance": COMPACT_JSON, **plan}
-    cannot = {
-        "type": "object",
-        "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
-        "required": ["cannot"],
-        "additionalProperties": False,
-    }
-    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+    return _with_refusal(plan, refusal)
+
+
+def step_choices(shortlists: Sequence[Sequence[str]], helpers: Sequence[str], n_steps: int) -> list[list[str]] | None:
+    """The tools each of ``n_steps`` steps may be for these subtasks (None: not a step count they take).
+
+    n subtasks take n steps, the k-th one of the k-th subtask's tools; or n + 1 with one helper
+    (a mask before a removal) anywhere, so position k offers subtask k's and subtask k-1's tools
+    and the ``helpers``.
+    """
+    n = len(shortlists)
+    if n_steps == n:
+        return [list(names) for names in shortlists]
+    if n_steps != n + 1 or n_steps > MAX_STEPS:
+        return None
+    return [list(dict.fromkeys([*(shortlists[k] if k < n else ()), *(shortlists[k - 1] if k else ()), *helpers])) for k in range(n + 1)]
+
+
+def steps_schema(
+    shortlists: Sequence[Sequence[str]],
+    artifact_ids: list[str],
+    *,
+    accepts: dict[str, set[str]] | None = None,
+    needs_input: set[str] | None = None,
+    arity: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """``{"steps": [...]}`` for subtasks already written: one step per subtask, the k-th step's
+    tool one of the k-th subtask's ``shortlists``."""
+    items = [_step_item(k, names, artifact_ids, accepts, needs_input, arity) for k, names in enumerate(shortlists, 1)]
+    steps = {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
+    schema = {"type": "object", "properties": {"steps": steps}, "required": ["steps"], "additionalProperties": False}
+    return {"x-guidance": COMPACT_JSON, **schema}
 
 
 def input_arity(registry: Registry) -> dict[str, int]:

@@ -4,7 +4,9 @@ The model decomposes, the tool graph connects. The model's first answer, under a
 for this request, is the request's subtasks in words and a step per subtask (its tool, and which
 earlier step or artifact feeds it); the tool graph then wires every source to an input of its
 kind, joins a source of the wrong kind through one converter tool, and leaves out a source the
-step cannot use. A second answer fills only the parameters still open. Whatever cannot be wired
+step cannot use. Steps that stutter (one tool again and again under subtasks that name other
+things) are asked for again, each chosen from its own subtask's shortlist. A second answer fills
+only the parameters still open. Whatever cannot be wired
 goes back to the model with typed hints, a bounded number of times; what the graph added or
 left out is written in the plan (``PlanOutcome.by_type``), never done silently.
 """
@@ -35,13 +37,15 @@ from agent.catalogue import (
     plan_schema,
     render_examples,
     render_two_part_examples,
+    step_choices,
     step_label,
+    steps_schema,
     structure_schema,
     tool_catalogue,
 )
 from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
-from graphs.tool_graph import Source, Wiring, build_tool_graph, search, text_slots, wire
+from graphs.tool_graph import Source, Wiring, build_tool_graph, kind_node, required_kinds, search, text_slots, tool_node, wire
 from prompts import render
 from tools.artifacts import Artifact, Kind, Session
 from tools.base import Tool
@@ -239,6 +243,11 @@ class PlannerOptions:
     """the tool graph mends what the model wired wrong by type: a source of the wrong kind is joined
     through one converter tool (video_to_audio), a source the step cannot use and does not need is
     left out, and the same tool again on its own output is left out; each is noted in the plan."""
+    shortlist: int = 6
+    """with ``tasks``: a step that repeats an earlier step's tool although that tool is not among
+    the ``shortlist`` tools closest to its subtask (MiniLM over descriptions and the examples'
+    subtasks) sends the steps back once, under a grammar that offers each step only its subtask's
+    shortlist (0: the steps are taken as written)."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -271,6 +280,7 @@ class Planner:
         self._ranking: tuple[str, list[str]] | None = None
         self._render = render_two_part_examples if self.options.two_part else render_examples
         pool = examples_data if examples_data is not None else packaged_examples()
+        self._examples = pool
         # With ``similar`` the examples travel with each request, and the system prompt (the part
         # the prompt cache keeps) holds only the instructions and the tools.
         self.pool = ExampleIndex([e for e in pool if self._render([e], registry)]) if self.options.similar else None
@@ -293,7 +303,7 @@ class Planner:
     def _ranked(self, request: str) -> list[str]:
         """Tools by closeness to ``request``; one embedding per request, however many steps ask."""
         if self.ranker is None:
-            self.ranker = ToolRanker(self.registry)
+            self.ranker = ToolRanker(self.registry, self._examples)
         if self._ranking is None or self._ranking[0] != request:
             self._ranking = (request, self.ranker.rank(request))
         return self._ranking[1]
@@ -336,15 +346,20 @@ class Planner:
             return self._read_structure(text, session, visible, allowed, request)
 
         try:
-            answer = ask(self.backend, messages, PlanReply, role="planner", parse=read, schema=schema,
-                         retry_prompt="planner_retry", attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
+            if opts.tasks and opts.shortlist:
+                answer = self._checked_against_tasks(messages, schema, read, visible, allowed, request, seed)
+            else:
+                one = ask(self.backend, messages, PlanReply, role="planner", parse=read, schema=schema,
+                          retry_prompt="planner_retry", attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
+                answer = Answered(one.value, [one.trace])
         except RoleError as exc:
             return self._failed(outcome, exc)
         except LlmgaError as exc:  # the model is unreachable or broken: retrying the same call will not help
             outcome.errors.append(str(exc))
             outcome.reply = f"The planner model failed: {exc}"
             return outcome
-        self._record(outcome, answer.trace)
+        for trace in answer.traces:
+            self._record(outcome, trace)
         outcome.structure_seconds = time.perf_counter() - started
         value = answer.value
         if isinstance(value, Refusal):
@@ -383,6 +398,90 @@ class Planner:
         outcome.plan, outcome.bound = plan, bound
         outcome.reply = describe(structure)
         return outcome
+
+    def _checked_against_tasks(self, messages: list[BaseMessage], schema: dict[str, Any], read: Callable[[str], Any],
+                               visible: list[Artifact], allowed: set[str], request: str, seed: int | None) -> Answered:
+        """The structure answer, its steps checked against its own subtasks.
+
+        A small model writes the subtasks well and then, listing tools, can repeat one tool to the
+        step limit (``video_speed_changer`` four times under subtasks naming four different tools).
+        When a step repeats an earlier step's tool and that tool is not among the ``shortlist``
+        tools closest to its subtask, the subtasks decide: if each names a tool ("audio splicer"),
+        those tools are the steps and the tool graph wires them; otherwise the steps are asked for
+        again, one per subtask, the k-th chosen from the k-th subtask's shortlist. Asking for
+        the subtasks alone does not work: the grammar that ends the answer after them bans the
+        token the model closes the list with (``"],``), and it keeps listing subtasks instead.
+        """
+        opts = self.options
+        drift: list[tuple[list[str], list[list[str]], list[str]]] = []
+
+        def read_checked(text: str) -> Any:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                return read(text)
+            tasks, steps = (data.get("tasks"), data.get("steps")) if isinstance(data, dict) else (None, None)
+            if isinstance(tasks, list) and tasks and isinstance(steps, list) and steps and all(isinstance(x, dict) and "args" not in x for x in steps):
+                tasks = [str(t) for t in tasks][:MAX_STEPS]
+                shortlists = self._shortlists(tasks, allowed)
+                helpers = self._helpers(shortlists, visible, request, allowed)
+                fits = step_choices(shortlists, helpers, len(steps))
+                tools = [x.get("tool") for x in steps]
+                if fits is None or any(tool not in names and tool in tools[:k] for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
+                    drift.append((tasks, shortlists, helpers))
+                    return drift[-1]
+            return read(text)
+
+        first = ask(self.backend, messages, PlanReply, role="planner", parse=read_checked, schema=schema, retry_prompt="planner_retry",
+                    attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
+        if not (drift and first.value is drift[-1]):
+            return Answered(first.value, [first.trace])
+        tasks, shortlists, helpers = drift[-1]
+        named = [self.ranker.named(task) if self.ranker else [] for task in tasks]
+        if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
+            steps_named = [{"tool": names[0]} for names in named]
+            try:
+                value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
+            except ValueError:
+                pass
+            else:
+                if isinstance(value, Structure):
+                    value.by_type.insert(0, "the steps repeated a tool their subtasks do not name: each subtask's own tool was taken")
+                return Answered(value, [first.trace])
+        accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
+        steps = steps_schema(shortlists, [a.id for a in visible], accepts=accepts,
+                             needs_input=self._needs if opts.typed_sources else None, arity=self._arity if opts.typed_sources else None)
+        lines = "\n".join(f"{k}. {task}: {', '.join(names)}" for k, (task, names) in enumerate(zip(tasks, shortlists, strict=True), 1))
+        follow = [*messages, AIMessage(json.dumps({"tasks": tasks}, ensure_ascii=False, separators=(",", ":"))),
+                  HumanMessage(render("planner_steps", tasks=lines))]
+
+        def read_steps(text: str) -> Any:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                return read(text)
+            return read(json.dumps({"tasks": tasks, **data}, ensure_ascii=False, separators=(",", ":")) if isinstance(data, dict) else text)
+
+        second = ask(self.backend, follow, PlanReply, role="planner", parse=read_steps, schema=steps, retry_prompt="planner_retry",
+                     attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
+        return Answered(second.value, [first.trace, second.trace])
+
+    def _shortlists(self, tasks: list[str], allowed: set[str]) -> list[list[str]]:
+        if self.ranker is None:
+            self.ranker = ToolRanker(self.registry, self._examples)
+        return [[n for n in self.ranker.shortlist(task, self.options.shortlist) if n in allowed] or sorted(allowed) for task in tasks]
+
+    def _helpers(self, shortlists: list[list[str]], visible: list[Artifact], request: str, allowed: set[str], most: int = 3) -> list[str]:
+        """Tools that make a kind a shortlisted tool requires and neither the conversation's
+        artifacts nor another shortlisted tool provide (a mask for remove_object), closest to the
+        request first: the tool graph's answer to "what must run before this"."""
+        listed = {n for names in shortlists for n in names}
+        have = {a.kind for a in visible} | {kind for n in listed for kind in self.registry.get(n).outputs.values()}
+        missing = {kind for n in listed for kind in required_kinds(self.graph, tool_node(n))} - have
+        if not missing:
+            return []
+        makers = {self.graph.nodes[t]["name"] for kind in missing for t in self.graph.predecessors(kind_node(kind))}
+        return [n for n in self._ranked(request) if n in makers and n in allowed and n not in listed][:most]
 
     # -- reading the two answers ------------------------------------------------------------------
     def _read_structure(self, text: str, session: Session, visible: list[Artifact], allowed: set[str], request: str) -> Any:
@@ -630,6 +729,14 @@ class Planner:
         self._record(outcome, exc.trace or Trace())
         outcome.reply = f"I could not make a valid plan in {self.max_attempts} attempts. Last problem: {outcome.errors[-1] if outcome.errors else 'none'}"
         return outcome
+
+
+@dataclass
+class Answered:
+    """A structure answer's value and the traces of the calls that made it (one, or tasks then steps)."""
+
+    value: Any
+    traces: list[Trace]
 
 
 def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:

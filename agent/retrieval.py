@@ -94,13 +94,46 @@ class ExampleIndex:
         return [self.examples[i] for i in reversed(order)]
 
 
-class ToolRanker:
-    """``rank(request)`` -> every tool name of ``registry``, closest description first."""
+def example_tasks(examples: Sequence[dict[str, Any]], most: int = 4) -> dict[str, list[str]]:
+    """Tool name -> subtasks the examples wrote for it (examples whose subtasks match their steps one to one)."""
+    out: dict[str, list[str]] = {}
+    for example in examples:
+        plan = example.get("plan") or {}
+        tasks, steps = plan.get("tasks") or [], plan.get("steps") or []
+        if len(tasks) == len(steps):
+            for task, step in zip(tasks, steps, strict=True):
+                said = out.setdefault(step["tool"], [])
+                if task not in said and len(said) < most:
+                    said.append(task)
+    return out
 
-    def __init__(self, registry: Registry):
+
+class ToolRanker:
+    """``rank(request)`` -> every tool name of ``registry``, closest description first.
+
+    With ``examples``, a tool's text also holds the subtasks the examples wrote for it: a short
+    subtask ("paint the lighthouse") reads nothing like a description ("Generate an image from a
+    text prompt"), but much like another example's subtask ("paint a fox").
+    """
+
+    def __init__(self, registry: Registry, examples: Sequence[dict[str, Any]] = ()):
         self.names = [t.name for t in registry]
-        self._index = _Index([tool_text(t) for t in registry])
+        said = example_tasks(examples)
+        self._index = _Index([tool_text(t) + "".join(f"; {task}" for task in said.get(t.name, ())) for t in registry])
 
     def rank(self, request: str) -> list[str]:
         scores = self._index.scores(request)
         return [n for _, n in sorted(zip(scores, self.names, strict=True), key=lambda p: -p[0])]
+
+    def named(self, task: str) -> list[str]:
+        """The tools a subtask names ("video speed_changer" names ``video_speed_changer``), longest name first."""
+        words = "_".join(WORD.findall(task.lower()))
+        hits = [n for n in self.names if n in words or n.replace("_", "") == words.replace("_", "")]
+        return sorted(hits, key=len, reverse=True)
+
+    def shortlist(self, task: str, k: int) -> list[str]:
+        """The ``k`` tools closest to one subtask, any tool the subtask names first
+        ("audio splicer" names ``audio_splicer``) even beyond ``k``."""
+        named = self.named(task)
+        rest = [n for n in self.rank(task) if n not in named]
+        return [*named, *rest[: max(0, k - len(named))]]

@@ -169,12 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-wire", action="store_true")
     parser.add_argument("--no-tasks", action="store_true", help="no subtasks in words before the steps")
     parser.add_argument("--no-bridge", action="store_true", help="no converter steps from the tool graph")
+    parser.add_argument("--shortlist", type=int, default=6, help="each step's tool among the N closest to its subtask (0: one answer)")
     parser.add_argument("--only", help="comma-separated conversation ids")
     args = parser.parse_args(argv)
     conversations = yaml.safe_load(args.data.read_text())
     if args.only:
         conversations = [c for c in conversations if c["id"] in args.only.split(",")]
-    options = PlannerOptions(two_part=not args.single, wire_by_type=not args.no_wire, tasks=not args.no_tasks, bridge=not args.no_bridge)
+    options = PlannerOptions(two_part=not args.single, wire_by_type=not args.no_wire, tasks=not args.no_tasks, bridge=not args.no_bridge,
+                             shortlist=args.shortlist)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.unlink(missing_ok=True)
     results = []

@@ -58,7 +58,7 @@ class Chain:
         return " -> ".join(self.tools)
 
 
-def _required(graph: nx.DiGraph, tool: str) -> list[Kind]:
+def required_kinds(graph: nx.DiGraph, tool: str) -> list[Kind]:
     return sorted(
         (graph.nodes[k]["kind"] for k, _, data in graph.in_edges(tool, data=True) if not data["optional"]),
         key=lambda k: k.value,
@@ -81,7 +81,7 @@ def search(
         found: list[tuple[str, ...]] = []
         for tool in graph.predecessors(kind_node(kind)):
             options = []
-            for need in _required(graph, tool):
+            for need in required_kinds(graph, tool):
                 if need in available:
                     continue
                 if need in visiting:

@@ -50,11 +50,11 @@ def _out(out: Path | None, name: str) -> Path:
 
 
 def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
-                    similar: int, tasks: bool, bridge: bool) -> object:
+                    similar: int, tasks: bool, bridge: bool, shortlist: int) -> object:
     from agent.planner import PlannerOptions
 
-    return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal,
-                          candidates=candidates, restrict=restrict, similar=similar, tasks=tasks, bridge=bridge)
+    return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal, candidates=candidates,
+                          restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist)
 
 
 def ablation_flags(fn):  # type: ignore[no-untyped-def]
@@ -69,6 +69,8 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
         click.option("--tasks/--no-tasks", default=True, show_default=True, help="The structure answer opens with the subtasks in words."),
         click.option("--bridge/--no-bridge", default=True, show_default=True,
                      help="A source of the wrong kind is joined through one converter tool (or left out when not needed)."),
+        click.option("--shortlist", default=6, show_default=True,
+                     help="Subtasks first, then each step's tool among the N closest to its subtask (0: one answer, any tool)."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
@@ -94,7 +96,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
 def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None,
               n_examples: int, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
-              bridge: bool) -> None:
+              bridge: bool, shortlist: int) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -111,7 +113,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
         click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool, {len(examples)} shown as examples "
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
-    options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge)
+    options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []

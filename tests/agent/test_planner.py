@@ -330,7 +330,7 @@ def test_a_source_nothing_converts_is_left_out_when_the_tool_runs_without_it(reg
 
 def test_the_same_tool_again_on_its_own_output_is_left_out(registry, session):
     image = _image(session)
-    fake = FakeBackend([{"tasks": ["upscale it"], "steps": [{"in": [image], "tool": "upscale"}, {"in": ["s1"], "tool": "upscale"},
+    fake = FakeBackend([{"tasks": ["upscale it", "posterize it"], "steps": [{"in": [image], "tool": "upscale"}, {"in": ["s1"], "tool": "upscale"},
                                                              {"in": ["s2"], "tool": "posterize"}]},
                         {"s1": {"scale": 2}, "s3": {}}])
     outcome = Planner(fake, registry).plan(session, "bigger, then posterize")
@@ -338,3 +338,56 @@ def test_the_same_tool_again_on_its_own_output_is_left_out(registry, session):
     assert [(s.id, s.tool) for s in outcome.plan.steps] == [("s1", "upscale"), ("s3", "posterize")]
     assert outcome.plan.steps[1].args == {"image": "${s1.image}"}
     assert outcome.by_type == ["s2 (upscale) repeats s1 on its output: left out"]
+
+
+def test_steps_that_drift_from_their_subtasks_are_asked_again_from_each_subtasks_shortlist(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"tasks": ["make it twice as big", "make it look like a poster"], "steps": [{"in": [image], "tool": "caption"}, {"in": [image], "tool": "caption"}]},
+                        {"steps": [{"in": [image], "tool": "upscale"}, {"in": ["s1"], "tool": "posterize"}]},
+                        {"s1": {"scale": 2}}])
+    outcome = Planner(fake, registry).plan(session, "make it twice as big and look like a poster")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["upscale", "posterize"]
+    assert outcome.attempts == 3 and len(fake.calls) == 3
+    # the second call sees the subtasks as its own earlier answer, each with the tools that fit it
+    follow = fake.calls[1].messages
+    assert json.loads(follow[-2].content) == {"tasks": ["make it twice as big", "make it look like a poster"]}
+    assert "1. make it twice as big: " in follow[-1].content and "2. make it look like a poster: " in follow[-1].content
+    items = fake.calls[1].json_schema["properties"]["steps"]["prefixItems"]
+    tools_at = [{o["properties"]["tool"]["const"] for o in item["anyOf"]} for item in items]
+    assert len(tools_at) == 2 and "upscale" in tools_at[0] and "posterize" in tools_at[1]
+    assert "caption" not in tools_at[0] | tools_at[1]
+
+
+def test_steps_that_drift_from_subtasks_naming_their_tools_become_those_tools(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"tasks": ["upscale", "posterize"], "steps": [{"in": [image], "tool": "caption"}, {"in": [image], "tool": "caption"}]},
+                        {"s1": {"scale": 2}, "s2": {}}])
+    outcome = Planner(fake, registry).plan(session, "bigger, then posterize")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["upscale", "posterize"] and len(fake.calls) == 2
+    assert outcome.plan.steps[1].args["image"] == "${s1.image}"  # wired by type: the newest image
+    assert "each subtask's own tool was taken" in outcome.by_type[0]
+
+
+def test_step_choices_take_n_steps_or_n_plus_one_with_a_helper_anywhere():
+    from agent.catalogue import step_choices
+
+    assert step_choices([["a"], ["b"]], ["h"], 2) == [["a"], ["b"]]
+    assert step_choices([["a"], ["b"]], ["h"], 3) == [["a", "h"], ["b", "a", "h"], ["b", "h"]]
+    assert step_choices([["a"], ["b"]], ["h"], 4) is None
+
+
+def test_a_subtask_that_names_a_tool_gets_that_tool_first(registry):
+    from agent.retrieval import ToolRanker
+
+    ranker = ToolRanker(registry)
+    assert ranker.shortlist("add audio to video", 3)[0] == "add_audio_to_video"
+    assert len(ranker.shortlist("paint a fox", 4)) == 4
+
+
+def test_steps_that_follow_their_subtasks_need_no_second_answer(registry, session):
+    fake = FakeBackend([{"tasks": ["paint a fox"], "steps": [{"tool": "text_to_image"}]}, {"s1": {"prompt": "a red fox"}}])
+    outcome = Planner(fake, registry).plan(session, "paint a fox")
+    assert outcome.ok and len(fake.calls) == 2 and [s.tool for s in outcome.plan.steps] == ["text_to_image"]
+    assert "steps" in fake.calls[0].json_schema["anyOf"][0]["anyOf"][0]["properties"]  # one grammar: subtasks, then steps
