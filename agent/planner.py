@@ -413,7 +413,7 @@ class Planner:
         token the model closes the list with (``"],``), and it keeps listing subtasks instead.
         """
         opts = self.options
-        drift: list[tuple[list[str], list[list[str]], list[str]]] = []
+        drift: list[tuple[list[str], list[list[str]]]] = []
 
         def read_checked(text: str) -> Any:
             try:
@@ -423,12 +423,12 @@ class Planner:
             tasks, steps = (data.get("tasks"), data.get("steps")) if isinstance(data, dict) else (None, None)
             if isinstance(tasks, list) and tasks and isinstance(steps, list) and steps and all(isinstance(x, dict) and "args" not in x for x in steps):
                 tasks = [str(t) for t in tasks][:MAX_STEPS]
-                shortlists = self._shortlists(tasks, allowed)
+                shortlists = self._shortlists(tasks, allowed, visible)
                 helpers = self._helpers(shortlists, visible, request, allowed)
                 fits = step_choices(shortlists, helpers, len(steps))
                 tools = [x.get("tool") for x in steps]
                 if fits is None or any(tool not in names and tool in tools[:k] for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
-                    drift.append((tasks, shortlists, helpers))
+                    drift.append((tasks, shortlists))
                     return drift[-1]
             return read(text)
 
@@ -436,7 +436,7 @@ class Planner:
                     attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
         if not (drift and first.value is drift[-1]):
             return Answered(first.value, [first.trace])
-        tasks, shortlists, helpers = drift[-1]
+        tasks, shortlists = drift[-1]
         named = [self.ranker.named(task) if self.ranker else [] for task in tasks]
         if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
             steps_named = [{"tool": names[0]} for names in named]
@@ -466,10 +466,15 @@ class Planner:
                      attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
         return Answered(second.value, [first.trace, second.trace])
 
-    def _shortlists(self, tasks: list[str], allowed: set[str]) -> list[list[str]]:
+    def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:
+        """Each subtask's shortlist, of the tools its step could be: the first step has no earlier
+        step to take from, so a tool that needs an input nothing here provides is not on its list."""
         if self.ranker is None:
             self.ranker = ToolRanker(self.registry, self._examples)
-        return [[n for n in self.ranker.shortlist(task, self.options.shortlist) if n in allowed] or sorted(allowed) for task in tasks]
+        fed = accepted_artifacts(self.registry, visible)
+        first = {n for n in allowed if n not in self._needs or fed.get(n)}
+        return [self.ranker.shortlist(task, self.options.shortlist, first if k == 0 else allowed) or sorted(allowed)
+                for k, task in enumerate(tasks)]
 
     def _helpers(self, shortlists: list[list[str]], visible: list[Artifact], request: str, allowed: set[str], most: int = 3) -> list[str]:
         """Tools that make a kind a shortlisted tool requires and neither the conversation's
@@ -530,7 +535,7 @@ class Planner:
         aligned = len(words) == len(raw)  # one subtask per step as written: the words can be shown with the steps
         tasks: list[str] = []
         for position, (label, tool, sources) in enumerate(raw):
-            if position and self.options.bridge and tool is raw[position - 1][1] and sources == [raw[position - 1][0]]:
+            if position and self.options.bridge and tool is raw[position - 1][1] and list(dict.fromkeys(sources)) == [raw[position - 1][0]]:
                 # the same tool again on its own output (text_simplifier on text_simplifier): a
                 # small model's stutter; the step is left out and later steps take the first one
                 previous = raw[position - 1][0]

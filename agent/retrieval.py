@@ -131,9 +131,9 @@ class ToolRanker:
         hits = [n for n in self.names if n in words or n.replace("_", "") == words.replace("_", "")]
         return sorted(hits, key=len, reverse=True)
 
-    def shortlist(self, task: str, k: int) -> list[str]:
-        """The ``k`` tools closest to one subtask, any tool the subtask names first
-        ("audio splicer" names ``audio_splicer``) even beyond ``k``."""
-        named = self.named(task)
-        rest = [n for n in self.rank(task) if n not in named]
+    def shortlist(self, task: str, k: int, among: set[str] | None = None) -> list[str]:
+        """The ``k`` tools (of ``among``, default all) closest to one subtask, any tool the subtask
+        names first ("audio splicer" names ``audio_splicer``) even beyond ``k``."""
+        named = [n for n in self.named(task) if among is None or n in among]
+        rest = [n for n in self.rank(task) if n not in named and (among is None or n in among)]
         return [*named, *rest[: max(0, k - len(named))]]

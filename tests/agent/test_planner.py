@@ -391,3 +391,25 @@ def test_steps_that_follow_their_subtasks_need_no_second_answer(registry, sessio
     outcome = Planner(fake, registry).plan(session, "paint a fox")
     assert outcome.ok and len(fake.calls) == 2 and [s.tool for s in outcome.plan.steps] == ["text_to_image"]
     assert "steps" in fake.calls[0].json_schema["anyOf"][0]["anyOf"][0]["properties"]  # one grammar: subtasks, then steps
+
+
+def test_the_same_tool_again_on_its_output_named_twice_is_left_out_too(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"tasks": ["upscale it"], "steps": [{"in": [image], "tool": "upscale"}, {"in": ["s1", "s1"], "tool": "upscale"}]},
+                        {"s1": {"scale": 2}}])
+    outcome = Planner(fake, registry).plan(session, "bigger")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["upscale"]
+
+
+def test_the_first_subtasks_shortlist_holds_only_tools_that_can_start_a_plan(registry, session):
+    """In an empty session the first step has nothing to take from: a shortlist of tools that all
+    need an input would be a grammar with no choice at all."""
+    fake = FakeBackend([{"tasks": ["paint the lighthouse on a rocky cliff at sunset", "restyle the oil painting"],
+                         "steps": [{"tool": "music"}, {"tool": "music"}]},
+                        {"steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "image_to_image"}]},
+                        {"s1": {"prompt": "a lighthouse"}, "s2": {"prompt": "an oil painting of a lighthouse"}}])
+    outcome = Planner(fake, registry).plan(session, "paint a lighthouse on a cliff at sunset, then make it an oil painting")
+    assert outcome.ok, outcome.errors
+    first = fake.calls[1].json_schema["properties"]["steps"]["prefixItems"][0]["anyOf"]
+    assert first and "text_to_image" in {o["properties"]["tool"]["const"] for o in first}
