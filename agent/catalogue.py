@@ -222,6 +222,8 @@ def _step_item(
         props["tool"] = {"const": name}
         required = ["in", "tool"] if needs else ["tool"]
         options.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
+    if not options:  # an empty choice is a grammar the embedded server drops, decoding with none at all
+        options = [{"type": "object", "properties": {"tool": {"enum": list(tool_names)}}, "required": ["tool"], "additionalProperties": False}]
     return {"anyOf": options}
 
 

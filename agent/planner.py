@@ -413,7 +413,7 @@ class Planner:
         token the model closes the list with (``"],``), and it keeps listing subtasks instead.
         """
         opts = self.options
-        drift: list[tuple[list[str], list[list[str]]]] = []
+        drift: list[tuple[list[str], list[list[str]], list[dict[str, Any]]]] = []
 
         def read_checked(text: str) -> Any:
             try:
@@ -428,7 +428,7 @@ class Planner:
                 fits = step_choices(shortlists, helpers, len(steps))
                 tools = [x.get("tool") for x in steps]
                 if fits is None or any(tool not in names and tool in tools[:k] for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
-                    drift.append((tasks, shortlists))
+                    drift.append((tasks, shortlists, steps))
                     return drift[-1]
             return read(text)
 
@@ -436,15 +436,17 @@ class Planner:
                     attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
         if not (drift and first.value is drift[-1]):
             return Answered(first.value, [first.trace])
-        tasks, shortlists = drift[-1]
+        tasks, shortlists, written = drift[-1]
         named = [self.ranker.named(task) if self.ranker else [] for task in tasks]
         if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
-            steps_named = [{"tool": names[0]} for names in named]
-            try:
-                value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
-            except ValueError:
-                pass
-            else:
+            # with the sources the model wrote at each position when there is one step per subtask
+            # (its wiring is often right where its tool stuttered), else by type alone
+            kept = [[{"tool": names[0], "in": x.get("in") or []} for names, x in zip(named, written, strict=True)]] if len(written) == len(named) else []
+            for steps_named in [*kept, [{"tool": names[0]} for names in named]]:
+                try:
+                    value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
+                except ValueError:
+                    continue
                 if isinstance(value, Structure):
                     value.by_type.insert(0, "the steps repeated a tool their subtasks do not name: each subtask's own tool was taken")
                 return Answered(value, [first.trace])

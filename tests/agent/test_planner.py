@@ -361,12 +361,12 @@ def test_steps_that_drift_from_their_subtasks_are_asked_again_from_each_subtasks
 
 def test_steps_that_drift_from_subtasks_naming_their_tools_become_those_tools(registry, session):
     image = _image(session)
-    fake = FakeBackend([{"tasks": ["upscale", "posterize"], "steps": [{"in": [image], "tool": "caption"}, {"in": [image], "tool": "caption"}]},
+    fake = FakeBackend([{"tasks": ["upscale", "posterize"], "steps": [{"in": [image], "tool": "caption"}, {"in": ["s1"], "tool": "caption"}]},
                         {"s1": {"scale": 2}, "s2": {}}])
     outcome = Planner(fake, registry).plan(session, "bigger, then posterize")
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["upscale", "posterize"] and len(fake.calls) == 2
-    assert outcome.plan.steps[1].args["image"] == "${s1.image}"  # wired by type: the newest image
+    assert outcome.plan.steps[1].args["image"] == "${s1.image}"  # the source the model wrote at that position
     assert "each subtask's own tool was taken" in outcome.by_type[0]
 
 
@@ -413,3 +413,13 @@ def test_the_first_subtasks_shortlist_holds_only_tools_that_can_start_a_plan(reg
     assert outcome.ok, outcome.errors
     first = fake.calls[1].json_schema["properties"]["steps"]["prefixItems"][0]["anyOf"]
     assert first and "text_to_image" in {o["properties"]["tool"]["const"] for o in first}
+
+
+def test_a_step_no_listed_tool_can_take_still_has_a_choice_in_the_grammar(registry):
+    """llama.cpp drops a grammar with an empty choice and decodes with none; the step offers its
+    tools without sources instead, and reading the answer names what is missing."""
+    from agent.catalogue import accepted_artifacts, needing_input, steps_schema
+
+    schema = steps_schema([["upscale", "inpaint"]], [], accepts=accepted_artifacts(registry, []), needs_input=needing_input(registry))
+    (only,) = schema["properties"]["steps"]["prefixItems"][0]["anyOf"]
+    assert only["properties"]["tool"]["enum"] == ["upscale", "inpaint"]
