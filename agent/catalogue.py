@@ -227,23 +227,6 @@ def _step_item(
     return {"anyOf": options}
 
 
-def _with_refusal(plan: dict[str, Any], refusal: bool) -> dict[str, Any]:
-    if not refusal:
-        return {"x-guidance": COMPACT_JSON, **plan}
-    cannot = {
-        "type": "object",
-        "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
-        "required": ["cannot"],
-        "additionalProperties": False,
-    }
-    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
-
-
-def _task_list(n: int | None, max_steps: int) -> dict[str, Any]:
-    words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
-    return {"type": "array", "items": words, "minItems": n or 1, "maxItems": n or max_steps}
-
-
 def structure_schema(
     tool_names: list[str],
     artifact_ids: list[str],
@@ -278,6 +261,10 @@ def structure_schema(
     def item(position: int) -> dict[str, Any]:
         return _step_item(position, tool_names, artifact_ids, accepts, needs_input, arity)
 
+    def task_list(n: int | None) -> dict[str, Any]:
+        words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
+        return {"type": "array", "items": words, "minItems": n or 1, "maxItems": n or max_steps}
+
     def step_tuple(n: int) -> dict[str, Any]:
         return {"type": "array", "prefixItems": [item(k) for k in range(1, n + 1)], "minItems": n, "maxItems": n}
 
@@ -286,7 +273,7 @@ def structure_schema(
             steps: dict[str, Any] = {"type": "array", "items": item(max_steps + 1), "minItems": 1, "maxItems": max_steps}
         else:  # n subtasks take n steps, or one more (a subtask that needs a helper: find the dog, then remove it)
             steps = {"anyOf": [step_tuple(k) for k in range(n, min(n + 1, max_steps) + 1)]}
-        props = {"tasks": _task_list(n, max_steps), "steps": steps} if tasks else {"steps": steps}
+        props = {"tasks": task_list(n), "steps": steps} if tasks else {"steps": steps}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
     if not positional:
@@ -296,7 +283,15 @@ def structure_schema(
     else:
         plan = plan_object(None)
         plan["properties"]["steps"] = {"anyOf": [step_tuple(n) for n in range(1, max_steps + 1)]}
-    return _with_refusal(plan, refusal)
+    if not refusal:
+        return {"x-guidance": COMPACT_JSON, **plan}
+    cannot = {
+        "type": "object",
+        "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
+        "required": ["cannot"],
+        "additionalProperties": False,
+    }
+    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
 
 
 def step_choices(shortlists: Sequence[Sequence[str]], helpers: Sequence[str], n_steps: int) -> list[list[str]] | None:

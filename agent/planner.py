@@ -5,7 +5,8 @@ for this request, is the request's subtasks in words and a step per subtask (its
 earlier step or artifact feeds it); the tool graph then wires every source to an input of its
 kind, joins a source of the wrong kind through one converter tool, and leaves out a source the
 step cannot use. Steps that stutter (one tool again and again under subtasks that name other
-things) are asked for again, each chosen from its own subtask's shortlist. A second answer fills
+things) are replaced by the tools the subtasks name, or asked for again from each subtask's
+shortlist. A second answer fills
 only the parameters still open. Whatever cannot be wired
 goes back to the model with typed hints, a bounded number of times; what the graph added or
 left out is written in the plan (``PlanOutcome.by_type``), never done silently.
@@ -246,8 +247,8 @@ class PlannerOptions:
     shortlist: int = 6
     """with ``tasks``: a step that repeats an earlier step's tool although that tool is not among
     the ``shortlist`` tools closest to its subtask (MiniLM over descriptions and the examples'
-    subtasks) sends the steps back once, under a grammar that offers each step only its subtask's
-    shortlist (0: the steps are taken as written)."""
+    subtasks) is a stutter: the subtasks' own tools replace the steps when each names one, else
+    the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -300,12 +301,16 @@ class Planner:
                          request="\n".join([request, *notes]))
         return [SystemMessage(self.system), *history, HumanMessage(context)]
 
-    def _ranked(self, request: str) -> list[str]:
-        """Tools by closeness to ``request``; one embedding per request, however many steps ask."""
+    def _tool_ranker(self) -> ToolRanker:
+        """Made on first use: a planner that never ranks never loads the embedder."""
         if self.ranker is None:
             self.ranker = ToolRanker(self.registry, self._examples)
+        return self.ranker
+
+    def _ranked(self, request: str) -> list[str]:
+        """Tools by closeness to ``request``; one embedding per request, however many steps ask."""
         if self._ranking is None or self._ranking[0] != request:
-            self._ranking = (request, self.ranker.rank(request))
+            self._ranking = (request, self._tool_ranker().rank(request))
         return self._ranking[1]
 
     def plan(
@@ -413,7 +418,6 @@ class Planner:
         token the model closes the list with (``"],``), and it keeps listing subtasks instead.
         """
         opts = self.options
-        drift: list[tuple[list[str], list[list[str]], list[dict[str, Any]]]] = []
 
         def read_checked(text: str) -> Any:
             try:
@@ -428,16 +432,15 @@ class Planner:
                 fits = step_choices(shortlists, helpers, len(steps))
                 tools = [x.get("tool") for x in steps]
                 if fits is None or any(tool not in names and tool in tools[:k] for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
-                    drift.append((tasks, shortlists, steps))
-                    return drift[-1]
+                    return Stutter(tasks, shortlists, steps)
             return read(text)
 
         first = ask(self.backend, messages, PlanReply, role="planner", parse=read_checked, schema=schema, retry_prompt="planner_retry",
                     attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
-        if not (drift and first.value is drift[-1]):
+        if not isinstance(first.value, Stutter):
             return Answered(first.value, [first.trace])
-        tasks, shortlists, written = drift[-1]
-        named = [self.ranker.named(task) if self.ranker else [] for task in tasks]
+        tasks, shortlists, written = first.value.tasks, first.value.shortlists, first.value.steps
+        named = [self._tool_ranker().named(task) for task in tasks]
         if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
             # with the sources the model wrote at each position when there is one step per subtask
             # (its wiring is often right where its tool stuttered), else by type alone
@@ -471,11 +474,9 @@ class Planner:
     def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:
         """Each subtask's shortlist, of the tools its step could be: the first step has no earlier
         step to take from, so a tool that needs an input nothing here provides is not on its list."""
-        if self.ranker is None:
-            self.ranker = ToolRanker(self.registry, self._examples)
         fed = accepted_artifacts(self.registry, visible)
         first = {n for n in allowed if n not in self._needs or fed.get(n)}
-        return [self.ranker.shortlist(task, self.options.shortlist, first if k == 0 else allowed) or sorted(allowed)
+        return [self._tool_ranker().shortlist(task, self.options.shortlist, first if k == 0 else allowed) or sorted(allowed)
                 for k, task in enumerate(tasks)]
 
     def _helpers(self, shortlists: list[list[str]], visible: list[Artifact], request: str, allowed: set[str], most: int = 3) -> list[str]:
@@ -738,9 +739,19 @@ class Planner:
         return outcome
 
 
+@dataclass(frozen=True)
+class Stutter:
+    """A structure answer whose steps repeat a tool their subtasks do not call for."""
+
+    tasks: list[str]
+    shortlists: list[list[str]]
+    steps: list[dict[str, Any]]
+
+
 @dataclass
 class Answered:
-    """A structure answer's value and the traces of the calls that made it (one, or tasks then steps)."""
+    """A structure answer's value and the traces of the calls that made it (one, or two when the
+    steps were asked for again)."""
 
     value: Any
     traces: list[Trace]

@@ -423,3 +423,12 @@ def test_a_step_no_listed_tool_can_take_still_has_a_choice_in_the_grammar(regist
     schema = steps_schema([["upscale", "inpaint"]], [], accepts=accepted_artifacts(registry, []), needs_input=needing_input(registry))
     (only,) = schema["properties"]["steps"]["prefixItems"][0]["anyOf"]
     assert only["properties"]["tool"]["enum"] == ["upscale", "inpaint"]
+
+
+def test_sources_that_do_not_fit_the_subtasks_tools_give_way_to_wiring_by_type(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"tasks": ["upscale", "posterize"], "steps": [{"tool": "music"}, {"in": ["s3"], "tool": "music"}]},
+                        {"s1": {"scale": 2}, "s2": {}}])
+    outcome = Planner(fake, registry).plan(session, "bigger, then posterize")
+    assert outcome.ok, outcome.errors
+    assert [(s.tool, s.args.get("image")) for s in outcome.plan.steps] == [("upscale", f"${{{image}}}"), ("posterize", "${s1.image}")]
