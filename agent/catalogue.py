@@ -145,10 +145,14 @@ def tool_catalogue(registry: Registry) -> str:
 
 
 def artifact_line(artifact: Artifact) -> str:
+    """One line per artifact; a step's several outputs say so ("condition, made with image-2"): which
+    mask goes with which picture is a fact of the session, not something to guess from the order."""
     size = f" {artifact.meta['width']}x{artifact.meta['height']}" if "width" in artifact.meta else ""
     prompt = artifact.args.get("prompt") or artifact.args.get("source") or ""
     what = f': "{prompt[:120]}"' if prompt else ""
-    return f"- {artifact.id} ({artifact.kind.value}{size}) by {artifact.tool}{what}"
+    role = f"{artifact.output}, " if artifact.output != artifact.kind.value else ""
+    made = f" ({role}made with {', '.join(artifact.siblings)})" if artifact.siblings else ""
+    return f"- {artifact.id} ({artifact.kind.value}{size}) by {artifact.tool}{made}{what}"
 
 
 def artifact_catalogue(artifacts: list[Artifact]) -> str:

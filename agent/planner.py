@@ -44,6 +44,7 @@ from agent.catalogue import (
     structure_schema,
     tool_catalogue,
 )
+from agent.references import newest_first, with_own_picture
 from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
 from graphs.tool_graph import Source, Wiring, build_tool_graph, kind_node, required_kinds, search, text_slots, tool_node, wire
@@ -249,6 +250,9 @@ class PlannerOptions:
     the ``shortlist`` tools closest to its subtask (MiniLM over descriptions and the examples'
     subtasks) is a stutter: the subtasks' own tools replace the steps when each names one, else
     the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
+    provenance: bool = True
+    """what the session knows settles which stored artifact is meant: of more artifacts of a kind
+    than a tool takes, the newest are kept; a stored mask gets the picture it was made with."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -555,6 +559,8 @@ class Planner:
                 else:
                     known.append(by_label[x])
             earlier = order if self.options.wire_by_type else []
+            if self.options.provenance:
+                known = newest_first(tool, known, visible)
             wiring = wire(tool, known, earlier, label, frozenset(consumed))
             if wiring.unplaced and self.options.bridge:
                 bridged = self._bridge(tool, known, wiring, earlier, label, frozenset(consumed), request)
@@ -574,6 +580,8 @@ class Planner:
             for source in wiring.unplaced:
                 if hint := self._replacement_hint(tool, source, label):
                     problems.append(hint)
+            if self.options.provenance:
+                by_type += [f"{label}.{note}" for note in with_own_picture(tool, wiring.args, visible, request)]
             for note in wiring.by_type:
                 consumed.add(note.rsplit("<- ", 1)[-1])
             by_type += wiring.by_type

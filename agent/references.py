@@ -3,15 +3,19 @@
 A small planner model is better at following a note than at counting through a catalogue, so
 before planning, phrases that point at earlier results are resolved against the artifacts the
 user has seen (results and attachments, in order) and the answer is added to the request as a
-note. Explicit ids (``image-3``) are checked too. Ambiguity is left to the planner.
+note. Explicit ids (``image-3``) are checked too. Ambiguity is left to the planner, and once it has
+named its sources two facts of the session settle what it left open: the newest artifact is the
+default, and a mask belongs to the picture it was made with.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
-from tools.artifacts import ARTIFACT_ID, Artifact, Kind
+from graphs.tool_graph import Source, text_slots
+from tools.artifacts import ARTIFACT_ID, Artifact, Kind, byproducts
 
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "1st": 0, "2nd": 1, "3rd": 2, "4th": 3, "5th": 4}
 NOUNS = {
@@ -31,7 +35,12 @@ class Mention:
     artifact: str
 
 
-def _of_kind(shown: list[Artifact], kind: Kind | None) -> list[Artifact]:
+def _of_kind(shown: list[Artifact], kind: Kind | None, *, main: bool = False) -> list[Artifact]:
+    """The artifacts a noun can mean; ``main``: side outputs left out ("the photo" is never the edge
+    map made beside it; "the third image" still counts every image listed)."""
+    if main:
+        side = byproducts(shown)
+        shown = [a for a in shown if a.id not in side] or shown
     if kind is not None:
         return [a for a in shown if a.kind == kind]
     images = [a for a in shown if a.kind == Kind.IMAGE]
@@ -69,7 +78,7 @@ def resolve_mentions(text: str, shown: list[Artifact]) -> tuple[list[Mention], l
         phrase = match.group(1).lower()
         noun = phrase.split()[-1]
         kind = NOUNS.get(noun) if noun in NOUNS else None
-        pool = _of_kind(shown, kind) if phrase.startswith("the") and noun != "result" else _of_kind(shown, None)
+        pool = _of_kind(shown, kind if phrase.startswith("the") and noun != "result" else None, main=True)
         if pool:
             mentions.append(Mention(match.group(0), pool[-1].id))
             break  # one pronoun note is enough; the rest follow the same referent
@@ -80,3 +89,37 @@ def mention_note(mentions: list[Mention]) -> str:
     if not mentions:
         return ""
     return "Note: " + "; ".join(f'"{m.phrase}" means {m.artifact}' for m in mentions) + "."
+
+
+def newest_first(tool: type, sources: list[Source], shown: list[Artifact]) -> list[Source]:
+    """``sources`` with the newest artifacts first where the planner named more artifacts of one
+    kind than ``tool`` has inputs for ("video-1, video-2" for one video): a planner unsure which
+    one is meant falls back on the rule it is given, "it" is the newest. Other sources keep
+    their places; the oldest are the ones left over."""
+    slots = Counter(spec.kind for spec in tool.inputs.values()) + Counter(Kind.TEXT for _ in text_slots(tool))
+    age = {a.id: k for k, a in enumerate(shown)}
+    ordered = list(sources)
+    for kind, room in slots.items():
+        places = [k for k, s in enumerate(ordered) if s.label in age and s.kinds() == [kind]]
+        if len(places) > room:
+            newest = sorted((ordered[k] for k in places), key=lambda s: -age[s.label])
+            for k, source in zip(places, newest, strict=True):
+                ordered[k] = source
+    return ordered
+
+
+def with_own_picture(tool: type, args: dict[str, str], shown: list[Artifact], request: str) -> list[str]:
+    """Give a step that takes a stored mask the picture that mask was made with (outpaint's new
+    area and the widened image), in place of another stored picture the request does not name:
+    the mask's pixels describe only its own picture. Changes ``args``; returns what it changed."""
+    by_id = {a.id: a for a in shown}
+    mask = next((by_id.get(args[n][2:-1]) for n, spec in tool.inputs.items() if spec.kind == Kind.MASK and n in args), None)
+    image = next((n for n, spec in tool.inputs.items() if spec.kind == Kind.IMAGE and n in args), None)
+    if mask is None or image is None:
+        return []
+    own = [s for s in mask.siblings if s in by_id and by_id[s].kind == Kind.IMAGE]
+    given = args[image][2:-1]
+    if len(own) != 1 or given == own[0] or given not in by_id or re.search(rf"\b{re.escape(given)}\b", request):
+        return []
+    args[image] = f"${{{own[0]}}}"
+    return [f"{image} <- {own[0]}, not {given}: {mask.id} was made with {own[0]}"]

@@ -37,19 +37,38 @@ REQUESTS = Path(__file__).parent / "requests" / "product.yaml"
 
 
 class ListedSession(AttachedSession):
-    """A session holding the listed artifacts as metadata (``"image-2 upscale: a black cat"``)."""
+    """A session holding the listed artifacts as metadata (``"image-2 upscale: a black cat"``).
+
+    ``"image-3 controlnet.condition: edges"`` names the tool output it was stored as (the kind
+    when left out); lines in a row from one tool with different outputs are one step's outputs,
+    siblings, as the executor stores them (imports are each their own).
+    """
 
     def __init__(self, lines: Sequence[str]):
         super().__init__([])
+        rows = []
         for line in lines:
             head, _, prompt = line.partition(": ")
-            artifact_id, tool = head.split()
+            artifact_id, made = head.split()
             kind = Kind(artifact_id.rsplit("-", 1)[0])
-            self._artifacts[artifact_id] = Artifact(
-                id=artifact_id, kind=kind, file=f"{artifact_id}{EXTENSION[kind]}", tool=tool,
-                args={"prompt": prompt} if prompt else {}, created_at=datetime(2026, 1, 1, tzinfo=UTC),
-                sha256=hashlib.sha256(line.encode()).hexdigest(),
-            )
+            tool, _, output = made.partition(".")
+            rows.append((artifact_id, kind, tool, output or kind.value, prompt, line))
+        steps: list[list[int]] = []
+        for k, (_, _, tool, output, _, _) in enumerate(rows):
+            step = steps[-1] if steps else []
+            if step and rows[step[0]][2] == tool != "import" and output not in {rows[i][3] for i in step}:
+                step.append(k)
+            else:
+                steps.append([k])
+        for step in steps:
+            for k in step:
+                artifact_id, kind, tool, output, prompt, line = rows[k]
+                self._artifacts[artifact_id] = Artifact(
+                    id=artifact_id, kind=kind, file=f"{artifact_id}{EXTENSION[kind]}", tool=tool,
+                    args={"prompt": prompt} if prompt else {}, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+                    sha256=hashlib.sha256(line.encode()).hexdigest(), meta={"output": output},
+                    siblings=[rows[i][0] for i in step if i != k],
+                )
 
 
 @dataclass
@@ -169,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-wire", action="store_true")
     parser.add_argument("--no-tasks", action="store_true", help="no subtasks in words before the steps")
     parser.add_argument("--no-bridge", action="store_true", help="no converter steps from the tool graph")
+    parser.add_argument("--no-provenance", action="store_true", help="no newest-artifact default, no mask-to-its-picture rule")
     parser.add_argument("--shortlist", type=int, default=6, help="each step's tool among the N closest to its subtask (0: one answer)")
     parser.add_argument("--only", help="comma-separated conversation ids")
     args = parser.parse_args(argv)
@@ -176,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only:
         conversations = [c for c in conversations if c["id"] in args.only.split(",")]
     options = PlannerOptions(two_part=not args.single, wire_by_type=not args.no_wire, tasks=not args.no_tasks, bridge=not args.no_bridge,
-                             shortlist=args.shortlist)
+                             shortlist=args.shortlist, provenance=not args.no_provenance)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.unlink(missing_ok=True)
     results = []

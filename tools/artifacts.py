@@ -163,6 +163,11 @@ class Artifact(BaseModel):
             raise ValueError(f"artifact {self.id} lists a malformed sibling id")
         return self
 
+    @property
+    def output(self) -> str:
+        """The tool output it was stored as (``condition`` for ControlNet's edge map); the kind when unrecorded."""
+        return str(self.meta.get("output") or self.kind.value)
+
     def summary(self) -> str:
         """One line an LLM or a person can read: id, kind, origin, size."""
         size = ""
@@ -170,6 +175,14 @@ class Artifact(BaseModel):
             size = f" {self.meta['width']}x{self.meta['height']}"
         origin = f"from {', '.join(self.parents.values())}" if self.parents else ""
         return f"{self.id} ({self.kind}{size}) by {self.tool} {origin}".rstrip()
+
+
+def byproducts(artifacts: list[Artifact]) -> set[str]:
+    """Ids of the side outputs among ``artifacts``: an output not named after its kind whose step
+    also stored the main one of that kind (ControlNet's ``condition`` beside its ``image``). "The
+    photo you made" means the main one, never its edge map."""
+    main = {a.id for a in artifacts if a.output == a.kind.value}
+    return {a.id for a in artifacts if a.id not in main and any(s in main and s.startswith(f"{a.kind.value}-") for s in a.siblings)}
 
 
 def content_hash(kind: Kind, path: Path) -> str:

@@ -209,12 +209,54 @@ def test_a_source_named_twice_counts_once_and_one_too_many_is_left_out(registry,
     image = _image(session)
     fake = FakeBackend([{"steps": [{"in": [image, image], "tool": "upscale"}]}, {"s1": {}}])
     assert Planner(fake, registry).plan(session, "bigger").ok
-    # one image more than the tool takes is left out (the plan says so), not a failed answer
+    # one image more than the tool takes is left out (the plan says so), not a failed answer;
+    # the newest is kept ("it" is the newest), whichever order the model named them in
     other = _image(session, "a dog")
     fake = FakeBackend([{"steps": [{"in": [image, other], "tool": "upscale"}]}, {"s1": {}}])
     outcome = Planner(fake, registry).plan(session, "bigger")
-    assert outcome.ok and outcome.plan.steps[0].args["image"] == f"${{{image}}}"
-    assert outcome.by_type == [f"s1 (upscale) has no free input for {other} (image <- {image}): left out"]
+    assert outcome.ok and outcome.plan.steps[0].args["image"] == f"${{{other}}}"
+    assert outcome.by_type == [f"s1 (upscale) has no free input for {image} (image <- {other}): left out"]
+    fake = FakeBackend([{"steps": [{"in": [image, other], "tool": "upscale"}]}, {"s1": {}}])
+    outcome = Planner(fake, registry, options=PlannerOptions(provenance=False)).plan(session, "bigger")
+    assert outcome.plan.steps[0].args["image"] == f"${{{image}}}"
+
+
+def _widened(session: Session) -> tuple[str, str, str]:
+    """A photo, the photo cleaned, and the cleaned photo widened: outpaint stores its picture and
+    the mask of the new area together, as the executor does."""
+    photo = _image(session, "a street")
+    cleaned = session.add(Kind.IMAGE, Image.new("RGB", (64, 64)), tool="remove_object", meta={"output": "image"}).id
+    wide, area = session.add_many([(Kind.IMAGE, Image.new("RGB", (96, 64)), {"output": "image"}),
+                                   (Kind.MASK, Image.new("L", (96, 64)), {"output": "mask"})], tool="outpaint")
+    assert photo and wide.siblings == [area.id]
+    return cleaned, wide.id, area.id
+
+
+def test_a_stored_mask_gets_the_picture_it_was_made_with(registry, session):
+    cleaned, wide, area = _widened(session)
+    fake = FakeBackend([{"steps": [{"in": [cleaned, area], "tool": "harmonize"}]}, {"s1": {}}])
+    outcome = Planner(fake, registry).plan(session, "the new part looks darker, fix that")
+    assert outcome.ok and outcome.plan.steps[0].args == {"image": f"${{{wide}}}", "mask": f"${{{area}}}"}
+    assert f"s1.image <- {wide}, not {cleaned}: {area} was made with {wide}" in outcome.by_type
+    # a picture the user names by its id is theirs to choose
+    fake = FakeBackend([{"steps": [{"in": [cleaned, area], "tool": "harmonize"}]}, {"s1": {}}])
+    outcome = Planner(fake, registry).plan(session, f"blend {cleaned} with {area}")
+    assert outcome.plan.steps[0].args["image"] == f"${{{cleaned}}}"
+
+
+def test_the_photo_means_the_main_output_and_the_catalogue_says_which_is_which(session):
+    from agent.catalogue import artifact_catalogue
+    from agent.references import resolve_mentions
+
+    sketch = _image(session, "a sketch")
+    photo, edges = session.add_many([(Kind.IMAGE, Image.new("RGB", (64, 64)), {"output": "image"}),
+                                     (Kind.IMAGE, Image.new("RGB", (64, 64)), {"output": "condition"})], tool="controlnet")
+    shown = session.artifacts()
+    assert resolve_mentions("show me the edge map of the photo you made", shown)[0][0].artifact == photo.id
+    assert resolve_mentions("upscale the third image", shown)[0][0].artifact == edges.id  # counting still counts every image
+    lines = artifact_catalogue(shown).splitlines()
+    assert lines[0].startswith(f"- {sketch} (image 64x64) by text_to_image:")
+    assert lines[2].startswith(f"- {edges.id} (image 64x64) by controlnet (condition, made with {photo.id})")
 
 
 def test_a_tool_that_needs_an_input_must_name_it_and_is_not_offered_where_nothing_feeds_it(registry):

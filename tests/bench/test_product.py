@@ -55,3 +55,13 @@ def test_two_steps_of_one_group_for_one_asked_is_wrong_unless_the_turn_allows_mo
     problems, _, _ = judge({"uses": [["text_to_image", "generate_checked"]]}, two)
     assert problems == ["uses ['text_to_image', 'generate_checked'] 2 times"]
     assert judge({"uses": [["text_to_image"]], "times": 2}, two)[0] == []
+
+
+def test_listed_outputs_of_one_step_are_siblings_as_the_executor_stores_them():
+    session = ListedSession(["image-1 import: photo", "mask-1 import: painted mask", "image-2 outpaint: wider",
+                             "mask-2 outpaint: the new area", "image-3 controlnet: a castle", "image-4 controlnet.condition: edges",
+                             "image-5 text_to_image: a", "image-6 text_to_image: b"])
+    siblings = {a.id: a.siblings for a in session.artifacts()}
+    assert siblings == {"image-1": [], "mask-1": [], "image-2": ["mask-2"], "mask-2": ["image-2"], "image-3": ["image-4"],
+                        "image-4": ["image-3"], "image-5": [], "image-6": []}
+    assert session.get("image-4").output == "condition" and session.get("image-3").output == "image"

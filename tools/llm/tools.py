@@ -91,7 +91,7 @@ class PlanLayout(Tool):
 
 
 class HiresRefine(Tool):
-    """Enlarge an image and add detail without retraining (hierarchical patch prompts).
+    """Redraw an image larger with new detail painted in, patch by patch (slow; to just enlarge or upscale, use upscale).
 
     Upsamples by ``scale``, splits into overlapping patches, has the LLM write a local prompt for
     each patch from the global prompt (and the patch's caption when an image-reading model is
