@@ -23,7 +23,8 @@ NOUNS = {
     "mask": Kind.MASK, "video": Kind.VIDEO, "clip": Kind.VIDEO, "movie": Kind.VIDEO,
     "audio": Kind.AUDIO, "sound": Kind.AUDIO, "song": Kind.AUDIO, "music": Kind.AUDIO, "layout": Kind.LAYOUT,
 }
-ORDINAL = re.compile(r"\bthe\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last|latest|previous|newest|original)\s+(" + "|".join(NOUNS) + r")\b", re.I)
+ORDINAL = re.compile(r"\b(?:the|my)\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last|latest|previous|newest|original)\s+(" + "|".join(NOUNS) + r")\b", re.I)
+THIS = re.compile(r"\b(?:this|that)\s+(" + "|".join(n for n in NOUNS if n != "one" and not n.endswith("s")) + r")\b", re.I)
 BARE = re.compile(r"\b(the\s+(?:image|picture|photo|video|clip|sound|audio|result)|it)\b", re.I)
 CREATES = re.compile(r"\b(generate|create|draw|paint|make|render|compose|film)\s+(a|an|some|two|three)\b", re.I)
 ID_MENTION = re.compile(r"\b(?:text|image|mask|layout|video|audio)-[1-9][0-9]*\b")
@@ -70,6 +71,13 @@ def resolve_mentions(text: str, shown: list[Artifact]) -> tuple[list[Mention], l
             continue
         mentions.append(Mention(match.group(0), target.id))
         taken.append(match.span())
+    for match in THIS.finditer(text):  # "put this music on it": a demonstrative points at what exists, even in a request that makes more
+        if any(start <= match.start() < end for start, end in taken):
+            continue
+        pool = _of_kind(shown, NOUNS[match.group(1).lower()], main=True)
+        if pool:
+            mentions.append(Mention(match.group(0), pool[-1].id))
+            taken.append(match.span())
     for match in BARE.finditer(text):
         if any(start <= match.start() < end for start, end in taken) or not shown:
             continue

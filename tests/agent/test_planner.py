@@ -244,21 +244,6 @@ def test_a_stored_mask_gets_the_picture_it_was_made_with(registry, session):
     assert outcome.plan.steps[0].args["image"] == f"${{{cleaned}}}"
 
 
-def test_the_photo_means_the_main_output_and_the_catalogue_says_which_is_which(session):
-    from agent.catalogue import artifact_catalogue
-    from agent.references import resolve_mentions
-
-    sketch = _image(session, "a sketch")
-    photo, edges = session.add_many([(Kind.IMAGE, Image.new("RGB", (64, 64)), {"output": "image"}),
-                                     (Kind.IMAGE, Image.new("RGB", (64, 64)), {"output": "condition"})], tool="controlnet")
-    shown = session.artifacts()
-    assert resolve_mentions("show me the edge map of the photo you made", shown)[0][0].artifact == photo.id
-    assert resolve_mentions("upscale the third image", shown)[0][0].artifact == edges.id  # counting still counts every image
-    lines = artifact_catalogue(shown).splitlines()
-    assert lines[0].startswith(f"- {sketch} (image 64x64) by text_to_image:")
-    assert lines[2].startswith(f"- {edges.id} (image 64x64) by controlnet (condition, made with {photo.id})")
-
-
 def test_a_tool_that_needs_an_input_must_name_it_and_is_not_offered_where_nothing_feeds_it(registry):
     from agent.catalogue import needing_input
 

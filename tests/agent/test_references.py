@@ -1,0 +1,42 @@
+"""Which stored artifact a phrase means: notes for the planner, from what the session knows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent.catalogue import artifact_catalogue
+from agent.references import resolve_mentions
+from bench.product import ListedSession
+from tools.artifacts import Kind, Session
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    return Session(tmp_path)
+
+
+def _image(session: Session, prompt: str = "a cat") -> str:
+    return session.add(Kind.IMAGE, Image.new("RGB", (64, 64)), tool="text_to_image", args={"prompt": prompt}).id
+
+
+def test_the_photo_means_the_main_output_and_the_catalogue_says_which_is_which(session):
+    sketch = _image(session, "a sketch")
+    photo, edges = session.add_many([(Kind.IMAGE, Image.new("RGB", (64, 64)), {"output": "image"}),
+                                     (Kind.IMAGE, Image.new("RGB", (64, 64)), {"output": "condition"})], tool="controlnet")
+    shown = session.artifacts()
+    assert resolve_mentions("show me the edge map of the photo you made", shown)[0][0].artifact == photo.id
+    assert resolve_mentions("upscale the third image", shown)[0][0].artifact == edges.id  # counting still counts every image
+    lines = artifact_catalogue(shown).splitlines()
+    assert lines[0].startswith(f"- {sketch} (image 64x64) by text_to_image:")
+    assert lines[2].startswith(f"- {edges.id} (image 64x64) by controlnet (condition, made with {photo.id})")
+
+
+def test_a_demonstrative_points_at_what_exists_even_in_a_request_that_makes_more():
+    shown = ListedSession(["audio-1 music: calm piano", "image-1 text_to_image: a cat", "image-2 upscale: a cat"]).artifacts()
+    mentions, _ = resolve_mentions("make a video of rain on a window and put this music on it", shown)
+    assert [(m.phrase, m.artifact) for m in mentions] == [("this music", "audio-1")]  # "it" is the video made here: no note
+    assert resolve_mentions("make a video of rain", shown) == ([], [])
+    assert [m.artifact for m in resolve_mentions("post my last picture", shown)[0]] == ["image-2"]
