@@ -44,7 +44,7 @@ from agent.catalogue import (
     structure_schema,
     tool_catalogue,
 )
-from agent.references import newest_first, with_own_picture
+from agent.references import makes_from_nothing, meant_instead, newest_first, with_own_picture
 from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
 from graphs.tool_graph import Source, Wiring, build_tool_graph, kind_node, required_kinds, search, text_slots, tool_node, wire
@@ -536,6 +536,7 @@ class Planner:
             raise ValueError("; ".join(problems))
         named = {x for _, _, sources in raw for x in sources}
         consumed: set[str] = set(named)
+        meant = meant_instead(visible, request, named) if self.options.provenance else {}
         steps: list[WiredStep] = []
         by_type: list[str] = []
         words = [str(t) for t in data.get("tasks") or []]
@@ -548,6 +549,11 @@ class Planner:
                 previous = raw[position - 1][0]
                 by_label[label] = by_label[previous]
                 by_type.append(f"{label} ({tool.name}) repeats {previous} on its output: left out")
+                continue
+            stored = meant.pop(next(iter(tool.outputs.values())), None) if makes_from_nothing(tool) and label in named else None
+            if stored is not None:  # "put this music on it" answered with new music: the stored one is used
+                by_label[label] = by_label[stored]
+                by_type.append(f"{label} ({tool.name}) left out: the request means {stored}")
                 continue
             known: list[Source] = []
             for x in dict.fromkeys(sources):  # the same source named twice is named once

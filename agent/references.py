@@ -23,10 +23,11 @@ NOUNS = {
     "mask": Kind.MASK, "video": Kind.VIDEO, "clip": Kind.VIDEO, "movie": Kind.VIDEO,
     "audio": Kind.AUDIO, "sound": Kind.AUDIO, "song": Kind.AUDIO, "music": Kind.AUDIO, "layout": Kind.LAYOUT,
 }
-ORDINAL = re.compile(r"\b(?:the|my)\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last|latest|previous|newest|original)\s+(" + "|".join(NOUNS) + r")\b", re.I)
-THIS = re.compile(r"\b(?:this|that)\s+(" + "|".join(n for n in NOUNS if n != "one" and not n.endswith("s")) + r")\b", re.I)
-BARE = re.compile(r"\b(the\s+(?:image|picture|photo|video|clip|sound|audio|result)|it)\b", re.I)
-CREATES = re.compile(r"\b(generate|create|draw|paint|make|render|compose|film)\s+(a|an|some|two|three)\b", re.I)
+WHICH = [*ORDINALS, "last", "latest", "final", "previous", "newest", "original"]
+ORDINAL = re.compile(r"\b(?:the|my)\s+(" + "|".join(WHICH) + r")\s+(" + "|".join(NOUNS) + r")\b", re.IGNORECASE)
+THIS = re.compile(r"\b(?:this|that)\s+(" + "|".join(n for n in NOUNS if n != "one" and not n.endswith("s")) + r")\b", re.IGNORECASE)
+BARE = re.compile(r"\b(the\s+(?:image|picture|photo|video|clip|sound|audio|result)|it)\b", re.IGNORECASE)
+CREATES = re.compile(r"\b(generate|create|draw|paint|make|render|compose|film)\s+(a|an|some|two|three)\b", re.IGNORECASE)
 ID_MENTION = re.compile(r"\b(?:text|image|mask|layout|video|audio)-[1-9][0-9]*\b")
 
 
@@ -59,7 +60,7 @@ def resolve_mentions(text: str, shown: list[Artifact]) -> tuple[list[Mention], l
         pool = _of_kind(shown, NOUNS[noun])
         if not pool:
             continue
-        if which in ("last", "latest", "newest"):
+        if which in ("last", "latest", "final", "newest"):
             target = pool[-1]
         elif which == "previous":
             target = pool[-2] if len(pool) > 1 else pool[-1]
@@ -131,3 +132,21 @@ def with_own_picture(tool: type, args: dict[str, str], shown: list[Artifact], re
         return []
     args[image] = f"${{{own[0]}}}"
     return [f"{image} <- {own[0]}, not {given}: {mask.id} was made with {own[0]}"]
+
+
+def meant_instead(shown: list[Artifact], request: str, named: set[str]) -> dict[Kind, str]:
+    """Stored artifacts the request points at ("this music" -> audio-1) that the plan names
+    nowhere, by kind: a step that makes one of that kind from nothing, for a later step to use,
+    is making what the user already has."""
+    mentioned = [m.artifact for m in resolve_mentions(request, shown)[0]]
+    kinds = {a.id: a.kind for a in shown}
+    out: dict[Kind, str] = {}
+    for artifact in mentioned:
+        if artifact not in named and artifact in kinds:
+            out.setdefault(kinds[artifact], artifact)
+    return out
+
+
+def makes_from_nothing(tool: type) -> bool:
+    """A generator: one kind of output, no artifact input it needs (music, text_to_video)."""
+    return len(set(tool.outputs.values())) == 1 and all(spec.optional for spec in tool.inputs.values())

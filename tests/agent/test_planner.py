@@ -232,6 +232,22 @@ def _widened(session: Session) -> tuple[str, str, str]:
     return cleaned, wide.id, area.id
 
 
+def test_new_music_for_a_request_that_points_at_stored_music_is_the_stored_music(registry, tmp_path):
+    from bench.product import ListedSession
+
+    session = ListedSession(["audio-1 music: calm piano"])
+    request = "make a video of rain on a window and put this music on it"
+    answer = {"steps": [{"tool": "text_to_video"}, {"tool": "music"}, {"in": ["s1", "s2"], "tool": "add_audio_to_video"}]}
+    fake = FakeBackend([answer, {"s1": {"prompt": "rain on a window"}, "s3": {}}])
+    outcome = Planner(fake, registry).plan(session, request)
+    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["text_to_video", "add_audio_to_video"]
+    assert outcome.plan.steps[1].args == {"video": "${s1.video}", "audio": "${audio-1}"}
+    assert "s2 (music) left out: the request means audio-1" in outcome.by_type
+    # music made for its own sake (nothing takes it) is what was asked for
+    fake = FakeBackend([{"steps": [{"tool": "music"}]}, {"s1": {"prompt": "like this music, faster"}}])
+    assert [s.tool for s in Planner(fake, registry).plan(session, "compose more like this music").plan.steps] == ["music"]
+
+
 def test_a_stored_mask_gets_the_picture_it_was_made_with(registry, session):
     cleaned, wide, area = _widened(session)
     fake = FakeBackend([{"steps": [{"in": [cleaned, area], "tool": "harmonize"}]}, {"s1": {}}])

@@ -40,3 +40,4 @@ def test_a_demonstrative_points_at_what_exists_even_in_a_request_that_makes_more
     assert [(m.phrase, m.artifact) for m in mentions] == [("this music", "audio-1")]  # "it" is the video made here: no note
     assert resolve_mentions("make a video of rain", shown) == ([], [])
     assert [m.artifact for m in resolve_mentions("post my last picture", shown)[0]] == ["image-2"]
+    assert [m.artifact for m in resolve_mentions("the first frame of the final picture", shown)[0]] == ["image-2"]
