@@ -252,7 +252,8 @@ class PlannerOptions:
     the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
-    than a tool takes, the newest are kept; a stored mask gets the picture it was made with."""
+    than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
+    step making from nothing what the request points at ("this music") gives way to the stored one."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
