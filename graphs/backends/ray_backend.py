@@ -17,7 +17,9 @@ tool runs and the result last. The driver watches the job's cancel flag while it
 the worker, whose tool sees ``ctx.cancelled`` set at its next model step.
 
 Worker death: a worker process that dies mid-step fails that step (Ray restarts the actor for the
-next one); ``retries`` (setting ``ray_retries``) re-runs it on the restarted worker first.
+next one); ``retries`` (setting ``ray_retries``) re-runs it on the restarted worker first. A call
+that reaches an actor still restarting (no event came back) waits for the restart and is sent
+again: it never ran, so it is not a death and uses no retry.
 
 Stays in the driver: tools marked ``runs_in_driver`` (the LLM tools and composite tools, which
 need ``ctx.llm`` and ``ctx.run_plan``: LLM backends and the sub-plan runner live in the driver;
@@ -36,6 +38,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +47,7 @@ from typing import Any
 import ray
 from PIL import Image
 from ray.exceptions import (
+    ActorUnavailableError,
     GetTimeoutError,
     NodeDiedError,
     ObjectLostError,
@@ -64,8 +68,13 @@ NAMESPACE = "llmga"
 LIGHT = "light"
 _POLL_SECONDS = 0.05
 _LINEAGE_DEPTH = 8
+_RESENDS = 3
 _WORKER_DIED = (RayActorError, WorkerCrashedError, ObjectLostError, OutOfMemoryError, NodeDiedError)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _NotDelivered(Exception):
+    """The actor was restarting when the call arrived: the tool never started."""
 
 
 # -- what travels --------------------------------------------------------------------------------
@@ -388,17 +397,26 @@ class RayBackend:
         family = family_of(call.tool, getattr(call.ctx.models, "profile", None))
         wire = to_wire(call)
         worker = self.worker(family)
-        for attempt in range(self.retries + 1):
+        attempt = resent = 0
+        while True:
             try:
                 result = self._stream(worker, wire, call.ctx)
                 break
+            except _NotDelivered:
+                resent += 1
+                if resent > _RESENDS:
+                    raise ToolFailure(f"the Ray worker for '{family}' kept restarting; the step was never run") from None
+                self._await_restart(worker, family)
+                wire = replace(wire, id=uuid.uuid4().hex)
+                continue
             except RayTaskError as exc:  # the call itself broke on the worker (e.g. it could not unpickle it)
                 raise ToolFailure(f"the Ray worker for '{family}' could not run the step: {_first_line(exc.cause or exc)}") from None
             except _WORKER_DIED as exc:
                 if attempt == self.retries:
                     raise ToolFailure(f"the Ray worker for '{family}' died during the step ({_first_line(exc)})") from None
+                attempt += 1
                 logger.warning("the %s worker died during step %s; retrying (%d of %d)",
-                               family, call.ctx.step_id, attempt + 1, self.retries)
+                               family, call.ctx.step_id, attempt, self.retries)
                 wire = replace(wire, id=uuid.uuid4().hex)
         call.ctx.warnings.extend(result.warnings)
         return decode_outputs(result, call.ctx)
@@ -406,6 +424,7 @@ class RayBackend:
     def _stream(self, worker: Any, wire: WireCall, ctx: ToolContext) -> WireResult:
         stream = worker.run.options(num_returns="streaming").remote(wire)
         told_cancel = False
+        delivered = False
         while True:
             if ctx.cancelled.is_set() and not told_cancel:
                 worker.cancel.remote(wire.id)
@@ -417,8 +436,30 @@ class RayBackend:
                 event = ray.get(next(stream))
             except StopIteration:
                 raise ToolFailure("the Ray worker ended the call without a result") from None
+            except ActorUnavailableError:
+                if delivered:
+                    raise
+                raise _NotDelivered from None
+            delivered = True
             if (result := handle_event(event, ctx)) is not None:
                 return result
+
+    def _await_restart(self, worker: Any, family: str) -> None:
+        """Block until a restarting actor answers, for at most ``start_timeout`` seconds."""
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                ray.get(worker.ready.remote(), timeout=max(0.1, deadline - time.monotonic()))
+                return
+            except ActorUnavailableError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(_POLL_SECONDS * 4)
+            except GetTimeoutError:
+                break
+            except _WORKER_DIED as exc:
+                raise ToolFailure(f"the Ray worker for '{family}' did not come back: {_first_line(exc)}") from None
+        raise ToolFailure(f"the Ray worker for '{family}' was still restarting after {self.start_timeout:.0f} s")
 
     def close(self, *, kill_workers: bool = False) -> None:
         """Forget the workers (killing them when asked, or when they belong to a local instance

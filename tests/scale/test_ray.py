@@ -134,6 +134,15 @@ def test_killed_worker_fails_only_its_step(runtimes):
     assert later.steps["z"].status == "ran", later.steps["z"].error
 
 
+def test_a_request_sent_while_the_worker_restarts_waits_for_it(runtimes):
+    ray_rt = runtimes["ray"]
+    os.kill(ray_rt.backend.worker_stats("music")["pid"], signal.SIGKILL)
+    # no wait: the call reaches an actor Ray is restarting, which never ran it
+    _, result = ray_rt.run_plan(Plan.model_validate({"steps": [{"id": "z", "tool": "sleepy", "args": {"seconds": 0.1}}]}),
+                                ray_rt.session(None), use_cache=False)
+    assert result.steps["z"].status == "ran", result.steps["z"].error
+
+
 def test_killed_worker_step_is_retried_when_the_policy_says_so(ray_address, shared_workspace):
     runtime = Runtime(Settings(workspace=shared_workspace, executor="ray", ray_address=ray_address, ray_retries=1), registry=registry())
     on_event, killed = _kill_when_running(runtime, "music", "doomed")
