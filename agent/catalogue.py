@@ -148,7 +148,7 @@ def artifact_line(artifact: Artifact) -> str:
     """One line per artifact; a step's several outputs say so ("condition, made with image-2"): which
     mask goes with which picture is a fact of the session, not something to guess from the order."""
     size = f" {artifact.meta['width']}x{artifact.meta['height']}" if "width" in artifact.meta else ""
-    prompt = artifact.args.get("prompt") or artifact.args.get("source") or ""
+    prompt = next((str(artifact.args[k]) for k in ("prompt", "text", "source") if artifact.args.get(k)), "")  # text: what speech said
     what = f': "{prompt[:120]}"' if prompt else ""
     role = f"{artifact.output}, " if artifact.output != artifact.kind.value else ""
     made = f" ({role}made with {', '.join(artifact.siblings)})" if artifact.siblings else ""
@@ -204,9 +204,11 @@ def _step_item(
     accepts: dict[str, set[str]] | None,
     needs_input: set[str] | None,
     arity: dict[str, int] | None,
+    tool_first: bool = False,
 ) -> dict[str, Any]:
     """The grammar of the step at 1-based ``position``: one of ``tool_names``, its sources earlier
-    steps or artifacts (with ``accepts``, only those the tool takes)."""
+    steps or artifacts (with ``accepts``, only those the tool takes). Sources are written first
+    (they narrow the tools) unless ``tool_first`` (the tool narrows the sources)."""
     steps = [step_label(j) for j in range(1, position)]
     if accepts is None:
         sources = steps + list(artifact_ids)
@@ -214,7 +216,7 @@ def _step_item(
         if sources:
             props["in"] = {"type": "array", "items": {"enum": sources}, "maxItems": 4}
         props["tool"] = {"enum": list(tool_names)}
-        return {"type": "object", "properties": props, "required": ["tool"], "additionalProperties": False}
+        return {"type": "object", "properties": _ordered(props, tool_first), "required": ["tool"], "additionalProperties": False}
     options = []
     for name in tool_names:
         sources = steps + [a for a in artifact_ids if a in accepts.get(name, set())]
@@ -225,10 +227,20 @@ def _step_item(
         props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": most}} if sources and most else {}
         props["tool"] = {"const": name}
         required = ["in", "tool"] if needs else ["tool"]
-        options.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
+        options.append({"type": "object", "properties": _ordered(props, tool_first), "required": required, "additionalProperties": False})
     if not options:  # an empty choice is a grammar the embedded server drops, decoding with none at all
         options = [{"type": "object", "properties": {"tool": {"enum": list(tool_names)}}, "required": ["tool"], "additionalProperties": False}]
     return {"anyOf": options}
+
+
+def _ordered(props: dict[str, Any], tool_first: bool) -> dict[str, Any]:
+    """A step's keys in the order the model writes them (llguidance keeps the schema's order)."""
+    return dict(sorted(props.items(), key=lambda kv: (kv[0] == "tool") != tool_first))
+
+
+def step_form(tool_first: bool) -> str:
+    """How one step of the structure answer reads, for the prompts."""
+    return '{"tool":"...","in":[...]}' if tool_first else '{"in":[...],"tool":"..."}'
 
 
 def structure_schema(
@@ -242,6 +254,7 @@ def structure_schema(
     needs_input: set[str] | None = None,
     arity: dict[str, int] | None = None,
     tasks: bool = True,
+    tool_first: bool = False,
 ) -> dict[str, Any]:
     """The grammar of the structure answer for one request.
 
@@ -263,7 +276,7 @@ def structure_schema(
     """
 
     def item(position: int) -> dict[str, Any]:
-        return _step_item(position, tool_names, artifact_ids, accepts, needs_input, arity)
+        return _step_item(position, tool_names, artifact_ids, accepts, needs_input, arity, tool_first)
 
     def task_list(n: int | None) -> dict[str, Any]:
         words = {"type": "string", "minLength": 3, "maxLength": MAX_TASK}
@@ -289,13 +302,15 @@ def structure_schema(
         plan["properties"]["steps"] = {"anyOf": [step_tuple(n) for n in range(1, max_steps + 1)]}
     if not refusal:
         return {"x-guidance": COMPACT_JSON, **plan}
-    cannot = {
-        "type": "object",
-        "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
-        "required": ["cannot"],
-        "additionalProperties": False,
-    }
-    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, cannot]}
+    return {"x-guidance": COMPACT_JSON, "anyOf": [plan, _CANNOT]}
+
+
+_CANNOT = {
+    "type": "object",
+    "properties": {"cannot": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}},
+    "required": ["cannot"],
+    "additionalProperties": False,
+}
 
 
 def step_choices(shortlists: Sequence[Sequence[str]], helpers: Sequence[str], n_steps: int) -> list[list[str]] | None:
@@ -320,13 +335,18 @@ def steps_schema(
     accepts: dict[str, set[str]] | None = None,
     needs_input: set[str] | None = None,
     arity: dict[str, int] | None = None,
+    refusal: bool = True,
+    tool_first: bool = False,
 ) -> dict[str, Any]:
     """``{"steps": [...]}`` for subtasks already written: one step per subtask, the k-th step's
-    tool one of the k-th subtask's ``shortlists``."""
-    items = [_step_item(k, names, artifact_ids, accepts, needs_input, arity) for k, names in enumerate(shortlists, 1)]
+    tool one of the k-th subtask's ``shortlists``. With ``refusal`` it may be ``{"cannot": ...}``
+    instead: a subtask no tool fits ("post it on instagram") is said, not forced onto a tool."""
+    items = [_step_item(k, names, artifact_ids, accepts, needs_input, arity, tool_first) for k, names in enumerate(shortlists, 1)]
     steps = {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
     schema = {"type": "object", "properties": {"steps": steps}, "required": ["steps"], "additionalProperties": False}
-    return {"x-guidance": COMPACT_JSON, **schema}
+    if not refusal:
+        return {"x-guidance": COMPACT_JSON, **schema}
+    return {"x-guidance": COMPACT_JSON, "anyOf": [schema, _CANNOT]}
 
 
 def input_arity(registry: Registry) -> dict[str, int]:
@@ -377,7 +397,7 @@ def param_signature(tool: type[Tool], wired: set[str]) -> str:
     return "; ".join(_param_text(n, f) for n, f in fields.items())
 
 
-def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, Any], dict[str, Any]]:
+def structure_of(plan: dict[str, Any], registry: Registry, tool_first: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """A full plan ``{tasks?, steps: [{tool, id, args}]}`` -> (structure answer, arguments answer),
     the two-part form the planner answers in. References become sources in the tool's input order
     (media inputs first, then text parameters); literal parameters go to the arguments answer;
@@ -398,7 +418,7 @@ def structure_of(plan: dict[str, Any], registry: Registry) -> tuple[dict[str, An
         order = [n for n in tool.inputs if n in args] + [n for n in args if n not in tool.inputs]
         sources = [s for n in order if (s := source(args[n])) is not None]
         literal = {n: v for n, v in args.items() if source(v) is None}
-        steps.append({**({"in": sources} if sources else {}), "tool": step["tool"]})
+        steps.append(_ordered({**({"in": sources} if sources else {}), "tool": step["tool"]}, tool_first))
         if literal:
             arguments[step_label(i)] = literal
     return {"tasks": tasks, "steps": steps}, arguments
@@ -410,7 +430,7 @@ def task_words(tool: type[Tool]) -> str:
     return tool.name.replace("_", " ")[:MAX_TASK]
 
 
-def render_two_part_examples(data: list[dict[str, Any]], registry: Registry) -> str:
+def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, tool_first: bool = False) -> str:
     """Examples ``{artifacts, request, plan}`` (plan: full steps, or ``cannot``) in the planner's
     two-part answer form; an example naming a tool that is not installed is left out."""
     shown = []
@@ -423,7 +443,7 @@ def render_two_part_examples(data: list[dict[str, Any]], registry: Registry) -> 
             continue
         if not all(step["tool"] in registry for step in plan["steps"]):
             continue
-        structure, arguments = structure_of(plan, registry)
+        structure, arguments = structure_of(plan, registry, tool_first)
         text = head + "Structure: " + json.dumps(structure, ensure_ascii=False, separators=(",", ":"))
         if arguments:
             text += "\nArguments: " + json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))

@@ -4,10 +4,10 @@ The model decomposes, the tool graph connects. The model's first answer, under a
 for this request, is the request's subtasks in words and a step per subtask (its tool, and which
 earlier step or artifact feeds it); the tool graph then wires every source to an input of its
 kind, joins a source of the wrong kind through one converter tool, and leaves out a source the
-step cannot use. Steps that stutter (one tool again and again under subtasks that name other
-things) are replaced by the tools the subtasks name, or asked for again from each subtask's
-shortlist. A second answer fills
-only the parameters still open. Whatever cannot be wired
+step cannot use. A step whose tool is off its own subtask (one tool again and again under
+subtasks that name other things; ``image_to_video`` under "image downloader") is replaced by the
+tool the subtask names, or the steps are asked for again from each subtask's shortlist. A second
+answer fills only the parameters still open. Whatever cannot be wired
 goes back to the model with typed hints, a bounded number of times; what the graph added or
 left out is written in the plan (``PlanOutcome.by_type``), never done silently.
 """
@@ -15,6 +15,7 @@ left out is written in the plan (``PlanOutcome.by_type``), never done silently.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import time
 from collections import Counter
@@ -39,6 +40,7 @@ from agent.catalogue import (
     render_examples,
     render_two_part_examples,
     step_choices,
+    step_form,
     step_label,
     steps_schema,
     structure_schema,
@@ -232,6 +234,9 @@ class PlannerOptions:
     typed_sources: bool = True
     """sources are written before the tool, and the grammar then offers only tools that take
     the kinds of the artifacts named (the tool graph shortlists, the model picks)."""
+    tool_first: bool = False
+    """with ``typed_sources``: each step names its tool first and the grammar then offers only
+    sources that tool takes (off: sources first, and they narrow the tools)."""
     refusal: bool = True
     """the grammar offers ``{"cannot": ...}``: an impossible request gets one sentence, no steps."""
     candidates: int = 0
@@ -246,10 +251,12 @@ class PlannerOptions:
     through one converter tool (video_to_audio), a source the step cannot use and does not need is
     left out, and the same tool again on its own output is left out; each is noted in the plan."""
     shortlist: int = 6
-    """with ``tasks``: a step that repeats an earlier step's tool although that tool is not among
-    the ``shortlist`` tools closest to its subtask (MiniLM over descriptions and the examples'
-    subtasks) is a stutter: the subtasks' own tools replace the steps when each names one, else
+    """with ``tasks``: a step whose tool is not among the ``shortlist`` tools closest to its
+    subtask (MiniLM over descriptions and the examples' subtasks) is off its task: the subtasks' own tools replace the steps when each names one, else
     the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
+    off_task: bool = True
+    """with ``shortlist``: every step whose tool is off its subtask's shortlist is mended that way,
+    not only one that repeats an earlier step's tool (off: repeats only)."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
@@ -284,7 +291,8 @@ class Planner:
         self.ranker = ranker
         self._needs, self._arity = needing_input(registry), input_arity(registry)  # the registry's, not the request's
         self._ranking: tuple[str, list[str]] | None = None
-        self._render = render_two_part_examples if self.options.two_part else render_examples
+        self._render = (functools.partial(render_two_part_examples, tool_first=self.options.tool_first) if self.options.two_part
+                        else render_examples)
         pool = examples_data if examples_data is not None else packaged_examples()
         self._examples = pool
         # With ``similar`` the examples travel with each request, and the system prompt (the part
@@ -292,7 +300,8 @@ class Planner:
         self.pool = ExampleIndex([e for e in pool if self._render([e], registry)]) if self.options.similar else None
         shown = "" if self.pool is not None else examples_text if examples_text is not None else self._render(pool, registry)
         template = "planner_system" if self.options.two_part else "planner_single"
-        self.system = render(template, tools=tool_catalogue(registry), examples=shown)
+        words = {"step": step_form(self.options.tool_first), "where": "after" if self.options.tool_first else "before"}
+        self.system = render(template, tools=tool_catalogue(registry), examples=shown, **(words if self.options.two_part else {}))
 
     def shown_examples(self, request: str) -> str:
         """The examples shown with ``request`` ("" when they are in the system prompt)."""
@@ -349,7 +358,7 @@ class Planner:
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
         schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal,
                                   accepts=accepts, needs_input=self._needs if opts.typed_sources else None,
-                                  arity=self._arity if opts.typed_sources else None, tasks=opts.tasks)
+                                  arity=self._arity if opts.typed_sources else None, tasks=opts.tasks, tool_first=opts.tool_first)
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
@@ -415,8 +424,11 @@ class Planner:
 
         A small model writes the subtasks well and then, listing tools, can repeat one tool to the
         step limit (``video_speed_changer`` four times under subtasks naming four different tools).
-        When a step repeats an earlier step's tool and that tool is not among the ``shortlist``
-        tools closest to its subtask, the subtasks decide: if each names a tool ("audio splicer"),
+        Or, its sources written first, it names the one tool left that takes them, far from what
+        its subtask said (``{"in":["image-1"],"tool":"image_to_video"}`` under "image downloader":
+        52 such steps in TaskBench's 329 dev requests). When a step's tool is not among the
+        ``shortlist`` tools closest to its subtask (without ``off_task``: only when it also repeats
+        an earlier step's tool), the subtasks decide: if each names a tool ("audio splicer"),
         those tools are the steps and the tool graph wires them; otherwise the steps are asked for
         again, one per subtask, the k-th chosen from the k-th subtask's shortlist. Asking for
         the subtasks alone does not work: the grammar that ends the answer after them bans the
@@ -436,13 +448,14 @@ class Planner:
                 helpers = self._helpers(shortlists, visible, request, allowed)
                 fits = step_choices(shortlists, helpers, len(steps))
                 tools = [x.get("tool") for x in steps]
-                if fits is None or any(tool not in names and tool in tools[:k] for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
-                    return Stutter(tasks, shortlists, steps)
+                if fits is None or any(tool not in names and (opts.off_task or tool in tools[:k])
+                                       for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
+                    return OffTask(tasks, shortlists, steps)
             return read(text)
 
         first = ask(self.backend, messages, PlanReply, role="planner", parse=read_checked, schema=schema, retry_prompt="planner_retry",
                     attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
-        if not isinstance(first.value, Stutter):
+        if not isinstance(first.value, OffTask):
             return Answered(first.value, [first.trace])
         tasks, shortlists, written = first.value.tasks, first.value.shortlists, first.value.steps
         named = [self._tool_ranker().named(task) for task in tasks]
@@ -456,14 +469,15 @@ class Planner:
                 except ValueError:
                     continue
                 if isinstance(value, Structure):
-                    value.by_type.insert(0, "the steps repeated a tool their subtasks do not name: each subtask's own tool was taken")
+                    value.by_type.insert(0, "a step's tool was not what its subtask names: each subtask's own tool was taken")
                 return Answered(value, [first.trace])
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
         steps = steps_schema(shortlists, [a.id for a in visible], accepts=accepts,
-                             needs_input=self._needs if opts.typed_sources else None, arity=self._arity if opts.typed_sources else None)
+                             needs_input=self._needs if opts.typed_sources else None, arity=self._arity if opts.typed_sources else None,
+                             refusal=opts.refusal, tool_first=opts.tool_first)
         lines = "\n".join(f"{k}. {task}: {', '.join(names)}" for k, (task, names) in enumerate(zip(tasks, shortlists, strict=True), 1))
         follow = [*messages, AIMessage(json.dumps({"tasks": tasks}, ensure_ascii=False, separators=(",", ":"))),
-                  HumanMessage(render("planner_steps", tasks=lines))]
+                  HumanMessage(render("planner_steps", tasks=lines, step=step_form(opts.tool_first)))]
 
         def read_steps(text: str) -> Any:
             try:
@@ -755,8 +769,8 @@ class Planner:
 
 
 @dataclass(frozen=True)
-class Stutter:
-    """A structure answer whose steps repeat a tool their subtasks do not call for."""
+class OffTask:
+    """A structure answer with a step whose tool its subtask does not call for."""
 
     tasks: list[str]
     shortlists: list[list[str]]

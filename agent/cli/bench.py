@@ -50,11 +50,11 @@ def _out(out: Path | None, name: str) -> Path:
 
 
 def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
-                    similar: int, tasks: bool, bridge: bool, shortlist: int) -> object:
+                    similar: int, tasks: bool, bridge: bool, shortlist: int, off_task: bool, tool_first: bool) -> object:
     from agent.planner import PlannerOptions
 
     return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal, candidates=candidates,
-                          restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist)
+                          restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist, off_task=off_task, tool_first=tool_first)
 
 
 def ablation_flags(fn):  # type: ignore[no-untyped-def]
@@ -71,6 +71,10 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="A source of the wrong kind is joined through one converter tool (or left out when not needed)."),
         click.option("--shortlist", default=6, show_default=True,
                      help="Subtasks first, then each step's tool among the N closest to its subtask (0: one answer, any tool)."),
+        click.option("--off-task/--repeats-only", "off_task", default=True, show_default=True,
+                     help="Mend every step off its subtask's shortlist (or only one that repeats a tool)."),
+        click.option("--tool-first/--sources-first", "tool_first", default=False, show_default=True,
+                     help="Each step names its tool, then its sources (or its sources, which narrow the tools)."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
@@ -96,7 +100,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
 def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None,
               n_examples: int, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
-              bridge: bool, shortlist: int) -> None:
+              bridge: bool, shortlist: int, off_task: bool, tool_first: bool) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -113,7 +117,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
         click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool, {len(examples)} shown as examples "
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
-    options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist)
+    options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist, off_task, tool_first)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []

@@ -197,6 +197,24 @@ def test_sources_come_first_and_only_tools_that_take_them_remain(registry, sessi
     assert first[1]["anyOf"][1]["properties"]["in"]["items"]["enum"] == ["s1"]
 
 
+def test_tool_first_names_the_tool_and_then_only_the_sources_it_takes(registry, session):
+    from agent.catalogue import accepted_artifacts
+
+    image = _image(session)
+    schema = structure_schema(["upscale", "music"], [image], max_steps=2, accepts=accepted_artifacts(registry, session.artifacts()),
+                              tasks=False, tool_first=True)
+    upscale, music = schema["anyOf"][0]["properties"]["steps"]["anyOf"][1]["prefixItems"][0]["anyOf"]
+    assert list(upscale["properties"]) == ["tool", "in"] and upscale["properties"]["in"]["items"]["enum"] == [image]
+    assert list(music["properties"]) == ["tool"]
+    # the examples and the prompt show the same order the grammar makes the model write
+    fake = FakeBackend([{"tasks": ["upscale it"], "steps": [{"tool": "upscale", "in": [image]}]}, {"s1": {"scale": 2}}])
+    planner = Planner(fake, registry, options=PlannerOptions(tool_first=True))
+    assert '{"tool":"...","in":[...]}' in planner.system and '{"tool":"remove_object","in":[' in planner.system
+    assert '{"in":[' not in planner.system
+    outcome = planner.plan(session, "make it bigger")
+    assert outcome.ok and outcome.plan.steps[0].args["image"] == f"${{{image}}}"
+
+
 def test_a_source_of_the_wrong_kind_is_answered_with_the_tools_that_take_it(registry, session):
     image = _image(session)
     fake = FakeBackend([{"steps": [{"in": [image], "tool": "video_edit"}]}, {"cannot": "no"}])
@@ -396,7 +414,7 @@ def test_steps_that_drift_from_their_subtasks_are_asked_again_from_each_subtasks
     follow = fake.calls[1].messages
     assert json.loads(follow[-2].content) == {"tasks": ["make it twice as big", "make it look like a poster"]}
     assert "1. make it twice as big: " in follow[-1].content and "2. make it look like a poster: " in follow[-1].content
-    items = fake.calls[1].json_schema["properties"]["steps"]["prefixItems"]
+    items = fake.calls[1].json_schema["anyOf"][0]["properties"]["steps"]["prefixItems"]
     tools_at = [{o["properties"]["tool"]["const"] for o in item["anyOf"]} for item in items]
     assert len(tools_at) == 2 and "upscale" in tools_at[0] and "posterize" in tools_at[1]
     assert "caption" not in tools_at[0] | tools_at[1]
@@ -411,6 +429,32 @@ def test_steps_that_drift_from_subtasks_naming_their_tools_become_those_tools(re
     assert [s.tool for s in outcome.plan.steps] == ["upscale", "posterize"] and len(fake.calls) == 2
     assert outcome.plan.steps[1].args["image"] == "${s1.image}"  # the source the model wrote at that position
     assert "each subtask's own tool was taken" in outcome.by_type[0]
+
+
+def test_one_step_off_its_subtask_is_mended_even_without_a_repeat(registry, session):
+    """Sources first, the model can land on the one tool left that takes them (TaskBench's
+    ``image_to_video`` under "image downloader"): a step off its subtask's shortlist is mended
+    though no tool repeats; ``off_task=False`` keeps the old rule (repeats only)."""
+    image = _image(session)
+    answer = {"tasks": ["upscale"], "steps": [{"in": [image], "tool": "caption"}]}
+    fake = FakeBackend([answer, {"s1": {"scale": 2}}])
+    outcome = Planner(fake, registry).plan(session, "make it bigger")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["upscale"]
+    assert outcome.plan.steps[0].args["image"] == f"${{{image}}}"
+    assert "each subtask's own tool was taken" in outcome.by_type[0]
+    fake = FakeBackend([answer, {}])
+    outcome = Planner(fake, registry, options=PlannerOptions(off_task=False)).plan(session, "make it bigger")
+    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["caption"]
+
+
+def test_steps_asked_again_may_still_be_a_refusal(registry, session):
+    image = _image(session)
+    fake = FakeBackend([{"tasks": ["post the picture on instagram"], "steps": [{"in": [image], "tool": "image_to_video"}]},
+                        {"cannot": "I cannot post to instagram; I can edit or enlarge the picture."}])
+    outcome = Planner(fake, registry).plan(session, "post my last picture on instagram")
+    assert outcome.plan is None and outcome.reply.startswith("I cannot post") and len(fake.calls) == 2
+    assert {"cannot"} <= set(fake.calls[1].json_schema["anyOf"][1]["properties"])
 
 
 def test_step_choices_take_n_steps_or_n_plus_one_with_a_helper_anywhere():
@@ -454,7 +498,7 @@ def test_the_first_subtasks_shortlist_holds_only_tools_that_can_start_a_plan(reg
                         {"s1": {"prompt": "a lighthouse"}, "s2": {"prompt": "an oil painting of a lighthouse"}}])
     outcome = Planner(fake, registry).plan(session, "paint a lighthouse on a cliff at sunset, then make it an oil painting")
     assert outcome.ok, outcome.errors
-    first = fake.calls[1].json_schema["properties"]["steps"]["prefixItems"][0]["anyOf"]
+    first = fake.calls[1].json_schema["anyOf"][0]["properties"]["steps"]["prefixItems"][0]["anyOf"]
     assert first and "text_to_image" in {o["properties"]["tool"]["const"] for o in first}
 
 
@@ -464,7 +508,7 @@ def test_a_step_no_listed_tool_can_take_still_has_a_choice_in_the_grammar(regist
     from agent.catalogue import accepted_artifacts, needing_input, steps_schema
 
     schema = steps_schema([["upscale", "inpaint"]], [], accepts=accepted_artifacts(registry, []), needs_input=needing_input(registry))
-    (only,) = schema["properties"]["steps"]["prefixItems"][0]["anyOf"]
+    (only,) = schema["anyOf"][0]["properties"]["steps"]["prefixItems"][0]["anyOf"]
     assert only["properties"]["tool"]["enum"] == ["upscale", "inpaint"]
 
 

@@ -41,3 +41,15 @@ def test_a_demonstrative_points_at_what_exists_even_in_a_request_that_makes_more
     assert resolve_mentions("make a video of rain", shown) == ([], [])
     assert [m.artifact for m in resolve_mentions("post my last picture", shown)[0]] == ["image-2"]
     assert [m.artifact for m in resolve_mentions("the first frame of the final picture", shown)[0]] == ["image-2"]
+
+
+def test_the_catalogue_shows_what_a_speech_said(session, tmp_path):
+    """Speech records its words as ``text``, not ``prompt``: without them "read it again" or
+    "a picture to go with it" has nothing to go on."""
+    import wave
+
+    wav = tmp_path / "said.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16000), out.writeframes(bytes(3200))
+    said = session.add(Kind.AUDIO, wav, tool="speech", args={"text": "welcome to our bakery"})
+    assert artifact_catalogue([said]).endswith(': "welcome to our bakery"')
