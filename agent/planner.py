@@ -256,7 +256,8 @@ class PlannerOptions:
     the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
     off_task: bool = True
     """with ``shortlist``: every step whose tool is off its subtask's shortlist is mended that way,
-    not only one that repeats an earlier step's tool (off: repeats only)."""
+    not only one that repeats an earlier step's tool, and so is a step under a subtask that names
+    another tool (off: repeats only)."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
@@ -451,6 +452,9 @@ class Planner:
                 if fits is None or any(tool not in names and (opts.off_task or tool in tools[:k])
                                        for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
                     return OffTask(tasks, shortlists, steps)
+                if opts.off_task and len(tasks) == len(tools) and any(
+                        (said := self._tool_ranker().named(task)) and tool not in said for task, tool in zip(tasks, tools, strict=True)):
+                    return OffTask(tasks, shortlists, steps)  # "text to video" over a step of text_to_image: the subtask's word holds
             return read(text)
 
         first = ask(self.backend, messages, PlanReply, role="planner", parse=read_checked, schema=schema, retry_prompt="planner_retry",

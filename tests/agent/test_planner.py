@@ -446,6 +446,11 @@ def test_one_step_off_its_subtask_is_mended_even_without_a_repeat(registry, sess
     fake = FakeBackend([answer, {}])
     outcome = Planner(fake, registry, options=PlannerOptions(off_task=False)).plan(session, "make it bigger")
     assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["caption"]
+    # a step on its subtask's shortlist, but the subtask names another tool: the named one
+    fake = FakeBackend([{"tasks": ["upscale"], "steps": [{"in": [image], "tool": "hires_refine"}]}, {"s1": {"scale": 2}}])
+    assert "hires_refine" in Planner(fake, registry)._tool_ranker().shortlist("upscale", 6)
+    outcome = Planner(fake, registry).plan(session, "make it bigger")
+    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["upscale"]
 
 
 def test_steps_asked_again_may_still_be_a_refusal(registry, session):
