@@ -102,7 +102,8 @@ class Outpaint(Tool):
         @model_validator(mode="after")
         def _some_padding(self) -> "Outpaint.Params":
             if not (self.left or self.right or self.top or self.bottom):
-                raise ValueError("extend at least one side by a positive number of pixels")
+                raise ValueError("extend at least one side by a positive number of pixels: left and right to make it wider, "
+                                 "top and bottom to make it taller (for example left 256 and right 256)")
             return self
 
     def run(self, ctx: ToolContext, params: Params, *, image: ArtifactHandle) -> dict:
