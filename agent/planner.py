@@ -255,9 +255,12 @@ class PlannerOptions:
     subtask (MiniLM over descriptions and the examples' subtasks) is off its task: the subtasks' own tools replace the steps when each names one, else
     the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
     off_task: bool = True
-    """with ``shortlist``: every step whose tool is off its subtask's shortlist is mended that way,
-    not only one that repeats an earlier step's tool, and so is a step under a subtask that names
-    another tool (off: repeats only)."""
+    """with ``shortlist``, where the examples' subtasks are their tools' names (examples without
+    written subtasks, TaskBench's): a subtask is then the model's choice of tool, so every step
+    off its subtask's shortlist is mended that way, not only one that repeats an earlier tool,
+    and so is a step under a subtask naming another tool. With subtasks in words (the packaged
+    examples) the step is the choice and only repeats are mended (measured: 4 right turns of our
+    own went wrong when re-asked). Off: repeats only, always."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
@@ -296,6 +299,9 @@ class Planner:
                         else render_examples)
         pool = examples_data if examples_data is not None else packaged_examples()
         self._examples = pool
+        # examples without written subtasks show each tool's name as its subtask: the model then
+        # writes its choice of tool there, and the steps are held to it (``off_task``)
+        self._subtasks_name_tools = self.options.off_task and bool(pool) and not any((e.get("plan") or {}).get("tasks") for e in pool)
         # With ``similar`` the examples travel with each request, and the system prompt (the part
         # the prompt cache keeps) holds only the instructions and the tools.
         self.pool = ExampleIndex([e for e in pool if self._render([e], registry)]) if self.options.similar else None
@@ -449,10 +455,10 @@ class Planner:
                 helpers = self._helpers(shortlists, visible, request, allowed)
                 fits = step_choices(shortlists, helpers, len(steps))
                 tools = [x.get("tool") for x in steps]
-                if fits is None or any(tool not in names and (opts.off_task or tool in tools[:k])
+                if fits is None or any(tool not in names and (self._subtasks_name_tools or tool in tools[:k])
                                        for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):
                     return OffTask(tasks, shortlists, steps)
-                if opts.off_task and len(tasks) == len(tools) and any(
+                if self._subtasks_name_tools and len(tasks) == len(tools) and any(
                         (said := self._tool_ranker().named(task)) and tool not in said for task, tool in zip(tasks, tools, strict=True)):
                     return OffTask(tasks, shortlists, steps)  # "text to video" over a step of text_to_image: the subtask's word holds
             return read(text)

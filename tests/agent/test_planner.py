@@ -28,6 +28,10 @@ def session(tmp_path: Path) -> Session:
     return Session(tmp_path / "s")
 
 
+TOOL_NAMED_EXAMPLES = [{"artifacts": [], "request": "paint a fox", "plan": {"steps": [{"id": "s1", "tool": "text_to_image", "args": {"prompt": "a fox"}}]}}]
+"""Examples without written subtasks (as TaskBench's): each shows its tool's name as the subtask."""
+
+
 def _image(session: Session, prompt: str = "a cat") -> str:
     return session.add(Kind.IMAGE, Image.new("RGB", (64, 64)), tool="text_to_image", args={"prompt": prompt}).id
 
@@ -438,18 +442,21 @@ def test_one_step_off_its_subtask_is_mended_even_without_a_repeat(registry, sess
     image = _image(session)
     answer = {"tasks": ["upscale"], "steps": [{"in": [image], "tool": "caption"}]}
     fake = FakeBackend([answer, {"s1": {"scale": 2}}])
-    outcome = Planner(fake, registry).plan(session, "make it bigger")
+    outcome = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES).plan(session, "make it bigger")
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["upscale"]
     assert outcome.plan.steps[0].args["image"] == f"${{{image}}}"
     assert "each subtask's own tool was taken" in outcome.by_type[0]
-    fake = FakeBackend([answer, {}])
-    outcome = Planner(fake, registry, options=PlannerOptions(off_task=False)).plan(session, "make it bigger")
-    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["caption"]
+    for options, examples in ((PlannerOptions(off_task=False), TOOL_NAMED_EXAMPLES), (None, None)):
+        # off, or with examples whose subtasks are words (the packaged ones): the step is the choice
+        fake = FakeBackend([answer, {}])
+        outcome = Planner(fake, registry, options=options, examples_data=examples).plan(session, "make it bigger")
+        assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["caption"]
     # a step on its subtask's shortlist, but the subtask names another tool: the named one
     fake = FakeBackend([{"tasks": ["upscale"], "steps": [{"in": [image], "tool": "hires_refine"}]}, {"s1": {"scale": 2}}])
-    assert "hires_refine" in Planner(fake, registry)._tool_ranker().shortlist("upscale", 6)
-    outcome = Planner(fake, registry).plan(session, "make it bigger")
+    planner = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES)
+    assert "hires_refine" in planner._tool_ranker().shortlist("upscale", 6)
+    outcome = planner.plan(session, "make it bigger")
     assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["upscale"]
 
 
@@ -457,7 +464,7 @@ def test_steps_asked_again_may_still_be_a_refusal(registry, session):
     image = _image(session)
     fake = FakeBackend([{"tasks": ["post the picture on instagram"], "steps": [{"in": [image], "tool": "image_to_video"}]},
                         {"cannot": "I cannot post to instagram; I can edit or enlarge the picture."}])
-    outcome = Planner(fake, registry).plan(session, "post my last picture on instagram")
+    outcome = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES).plan(session, "post my last picture on instagram")
     assert outcome.plan is None and outcome.reply.startswith("I cannot post") and len(fake.calls) == 2
     assert {"cannot"} <= set(fake.calls[1].json_schema["anyOf"][1]["properties"])
 
