@@ -252,8 +252,10 @@ class PlannerOptions:
     left out, and the same tool again on its own output is left out; each is noted in the plan."""
     shortlist: int = 6
     """with ``tasks``: a step whose tool is not among the ``shortlist`` tools closest to its
-    subtask (MiniLM over descriptions and the examples' subtasks) is off its task: the subtasks' own tools replace the steps when each names one, else
-    the steps are asked for once more, each from its subtask's shortlist (0: taken as written)."""
+    subtask (MiniLM over descriptions and the examples' subtasks) and repeats an earlier step's
+    tool (any such step, see ``off_task``) is off its task: the subtasks' own tools replace the
+    steps when each names one, else the steps are asked for once more, each from its subtask's
+    shortlist (0: taken as written)."""
     off_task: bool = True
     """with ``shortlist``, where the examples' subtasks are their tools' names (examples without
     written subtasks, TaskBench's): a subtask is then the model's choice of tool, so every step
@@ -434,8 +436,8 @@ class Planner:
         Or, its sources written first, it names the one tool left that takes them, far from what
         its subtask said (``{"in":["image-1"],"tool":"image_to_video"}`` under "image downloader":
         52 such steps in TaskBench's 329 dev requests). When a step's tool is not among the
-        ``shortlist`` tools closest to its subtask (without ``off_task``: only when it also repeats
-        an earlier step's tool), the subtasks decide: if each names a tool ("audio splicer"),
+        ``shortlist`` tools closest to its subtask (where the subtasks are words, not tool names,
+        see ``off_task``: only when it also repeats an earlier step's tool), the subtasks decide: if each names a tool ("audio splicer"),
         those tools are the steps and the tool graph wires them; otherwise the steps are asked for
         again, one per subtask, the k-th chosen from the k-th subtask's shortlist. Asking for
         the subtasks alone does not work: the grammar that ends the answer after them bans the
