@@ -72,7 +72,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
         click.option("--shortlist", default=6, show_default=True,
                      help="Subtasks first, then each step's tool among the N closest to its subtask (0: one answer, any tool)."),
         click.option("--off-task/--repeats-only", "off_task", default=True, show_default=True,
-                     help="Mend every step off its subtask's shortlist (or only one that repeats a tool)."),
+                     help="Where the examples' subtasks are tool names (TaskBench's), mend every step off its subtask (or only one that repeats a tool)."),
         click.option("--tool-first/--sources-first", "tool_first", default=False, show_default=True,
                      help="Each step names its tool, then its sources (or its sources, which narrow the tools)."),
         click.option("--similar", default=0, show_default=True,
