@@ -187,6 +187,10 @@ def type_hints(steps: Sequence[Step], registry: Registry, session: Session, grap
     return hints
 
 
+ADDRESS_SLOTS = frozenset({"url", "link", "address"})
+"""Text parameters that name where something is, not what it says."""
+
+
 @dataclass(frozen=True)
 class Refusal:
     """The model's one-sentence answer to a request no tool can do."""
@@ -641,7 +645,8 @@ class Planner:
         too; when the tool would then lack a required input the problem goes back to the model.
         """
         free = Counter(spec.kind for name, spec in tool.inputs.items() if name not in wiring.args)
-        free.update(Kind.TEXT for name in text_slots(tool) if name not in wiring.args)
+        # no converter's text is an address: an image is never "turned into" a download's URL
+        free.update(Kind.TEXT for name in text_slots(tool) if name not in wiring.args and name.rstrip("0123456789") not in ADDRESS_SLOTS)
         ranked = {name: i for i, name in enumerate(self._ranked(request))}
         inserted: list[WiredStep] = []
         left_out: list[str] = []

@@ -260,3 +260,41 @@ def test_bench_without_a_checkout_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr("agent.cli.bench.REPO", tmp_path)
     result = CliRunner().invoke(main, ["bench", "taskbench", "--data", str(tmp_path / "dev.jsonl")])
     assert result.exit_code == 2 and "needs a source checkout" in result.output
+
+
+def _downloads(tmp_path: Path) -> tb.Bench:
+    nodes = [*TOOL_DESC["nodes"], {"id": "Image-to-Text", "desc": "Reads the text in an image.", "input-type": ["image"], "output-type": ["text"]}]
+    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
+    return tb.Bench.load(tmp_path / "tool_desc.json")
+
+
+def test_a_picture_is_never_turned_into_a_download_address(tmp_path: Path):
+    """"Download https://x/a.jpg and save it as example.jpg": the file name is attached as image-1
+    and the model names it as the download's source; image_to_text would make text of it, but
+    no converter's text is an address, so the source is left out and the step downloads."""
+    from agent.planner import Planner
+
+    bench = _downloads(tmp_path)
+    request = "Download the image at https://x.org/a.jpg and save it as example.jpg"
+    fake = FakeBackend([{"steps": [{"in": ["image-1"], "tool": "image_downloader"}]}, {"s1": {"url": "https://x.org/a.jpg"}}])
+    outcome = Planner(fake, bench.registry).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["image_downloader"]
+    assert outcome.by_type == ["s1 (image_downloader) has no input for image-1 (image): left out"]
+
+
+def test_replay_scores_todays_code_on_recorded_answers(tmp_path: Path):
+    from agent.planner import Planner
+    from bench.replay import replay_one
+
+    bench = _downloads(tmp_path)
+    planner = Planner(FakeBackend([]), bench.registry)
+    row = {"id": "9", "type": "single", "request": "Download the image at https://x.org/a.jpg and save it as example.jpg", "plan": "valid",
+           "predicted": [{"task": "Image-to-Text", "arguments": ["example.jpg"]}, {"task": "Image Downloader", "arguments": ["<node-0>"]}],
+           "raw": ['{"steps":[{"in":["image-1"],"tool":"image_downloader"}]}', '{"s1":{"url":"https://x.org/a.jpg"}}']}
+    replayed = replay_one(planner, row)
+    assert not replayed.diverged and replayed.predicted == [{"task": "Image Downloader", "arguments": []}]
+    # an answer the run never recorded cannot be replayed: the request is scored as run
+    row = {**row, "raw": ['{"steps":[{"in":["s7"],"tool":"image_downloader"}]}']}
+    replayed = replay_one(planner, row)
+    assert replayed.diverged and replayed.predicted == row["predicted"]
