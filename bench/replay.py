@@ -33,7 +33,9 @@ from graphs.plan import Step
 TYPES = ("single", "chain", "dag")
 
 
-class _Wired(Exception):  # noqa: N818 (a signal, not an error: the structure is all a replay scores)
+class _Wired(Exception):
+    """A signal, not an error: the structure is all a replay scores."""
+
     def __init__(self, steps: list[tuple[str, str, list[str]]]):
         super().__init__("structure wired")
         self.steps = steps
