@@ -28,6 +28,8 @@ ORDINAL = re.compile(r"\b(?:the|my)\s+(" + "|".join(WHICH) + r")\s+(" + "|".join
 THIS = re.compile(r"\b(?:this|that)\s+(" + "|".join(n for n in NOUNS if n != "one" and not n.endswith("s")) + r")\b", re.IGNORECASE)
 BARE = re.compile(r"\b(the\s+(?:image|picture|photo|video|clip|sound|audio|result)|it)\b", re.IGNORECASE)
 CREATES = re.compile(r"\b(generate|create|draw|paint|make|render|compose|film)\s+(a|an|some|two|three)\b", re.IGNORECASE)
+# "make a picture to go with it": "it" is what the new thing accompanies, so it exists already
+ACCOMPANIES = re.compile(r"\b(?:(?:go(?:es)?|fits?|matches|along)\s+with|to\s+match)\s+it$", re.IGNORECASE)
 ID_MENTION = re.compile(r"\b(?:text|image|mask|layout|video|audio)-[1-9][0-9]*\b")
 
 
@@ -82,7 +84,7 @@ def resolve_mentions(text: str, shown: list[Artifact]) -> tuple[list[Mention], l
     for match in BARE.finditer(text):
         if any(start <= match.start() < end for start, end in taken) or not shown:
             continue
-        if CREATES.search(text[: match.start()]):
+        if CREATES.search(text[: match.start()]) and not ACCOMPANIES.search(text[: match.end()]):
             break  # "draw a cat and make it blue": "it" is made in this request, not before
         phrase = match.group(1).lower()
         noun = phrase.split()[-1]

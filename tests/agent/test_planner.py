@@ -254,6 +254,22 @@ def _widened(session: Session) -> tuple[str, str, str]:
     return cleaned, wide.id, area.id
 
 
+def test_a_picture_to_go_with_the_stored_speech_does_not_make_the_speech_again(registry):
+    """speech#2 of our own requests: the model re-planned the previous turn's speech before the
+    picture. "it" is the stored speech, so the new speech step is left out, and the picture,
+    which has no input for audio, is drawn from its prompt."""
+    from bench.product import ListedSession
+
+    session = ListedSession(["audio-1 speech: welcome to our little bakery"])
+    answer = {"tasks": ["read the sentence aloud", "make a picture of a cosy bakery"],
+              "steps": [{"tool": "speech"}, {"in": ["s1"], "tool": "text_to_image"}]}
+    fake = FakeBackend([answer, {"s2": {"prompt": "a cosy bakery"}}])
+    outcome = Planner(fake, registry).plan(session, "and make a picture of a cosy bakery to go with it")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["text_to_image"] and outcome.plan.steps[0].args == {"prompt": "a cosy bakery"}
+    assert "s1 (speech) left out: the request means audio-1" in outcome.by_type
+
+
 def test_new_music_for_a_request_that_points_at_stored_music_is_the_stored_music(registry, tmp_path):
     from bench.product import ListedSession
 

@@ -43,6 +43,17 @@ def test_a_demonstrative_points_at_what_exists_even_in_a_request_that_makes_more
     assert [m.artifact for m in resolve_mentions("the first frame of the final picture", shown)[0]] == ["image-2"]
 
 
+def test_it_in_a_request_that_makes_a_companion_is_what_exists():
+    """"Draw a cat and make it blue": "it" is made here. "A picture to go with it": "it" is what
+    the picture goes with, already stored (the speech of the turn before)."""
+    shown = ListedSession(["audio-1 speech: welcome to our little bakery"]).artifacts()
+    for request in ("and make a picture of a cosy bakery to go with it", "compose some music that goes with it",
+                    "make a picture to match it"):
+        assert [m.artifact for m in resolve_mentions(request, shown)[0]] == ["audio-1"], request
+    for request in ("draw a cat and make it blue", "draw a cat and play with it"):
+        assert resolve_mentions(request, shown) == ([], []), request
+
+
 def test_the_catalogue_shows_what_a_speech_said(session, tmp_path):
     """Speech records its words as ``text``, not ``prompt``: without them "read it again" or
     "a picture to go with it" has nothing to go on."""
