@@ -10,6 +10,12 @@ run did not, or the reverse) is *diverged*: it is scored as run and counted, so 
 replay where it can be and says how much it cannot.
 
     .venv/bin/python -m bench.replay bench/results/v5/taskbench_dev_full_offtask.jsonl
+    .venv/bin/python -m bench.replay --product bench/results/v4/product_meant.jsonl
+
+``--product`` replays a ``bench.product`` run turn by turn (arguments included) and judges it
+as that bench does. Where today's code changes the prompt (a new reference note, the artifact
+list) the model would have answered something else: the replay shows what the code does with
+the answers it had, not a new run.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.llm.fake import FakeBackend
+import yaml
+
+from agent.llm.fake import FakeBackend, ScriptExhausted
 from agent.planner import Planner, PlannerOptions
 from bench import eval_dir
+from bench import product as pr
 from bench import taskbench as tb
 from bench.common import AttachedSession, mentioned_files, plan_nodes
 from bench.metrics import Counts
@@ -88,12 +97,65 @@ def planner_for(data: Path, tool_desc: Path, options: PlannerOptions, n_examples
     return Planner(FakeBackend([]), bench.registry, max_attempts=3, max_tokens=384, examples_data=examples, options=options), bench
 
 
+class _Turns:
+    """One backend for a whole product run, given each turn's recorded answers before it plans."""
+
+    name = "replay"
+
+    def __init__(self) -> None:
+        self.fake = FakeBackend([])
+        self.exhausted = False
+
+    def load(self, answers: list[str]) -> None:
+        self.fake, self.exhausted = FakeBackend(answers, name=self.name), False
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.fake.generate(*args, **kwargs)
+        except ScriptExhausted:
+            self.exhausted = True
+            raise
+
+
+def replay_product(path: Path, data: Path = pr.REQUESTS) -> tuple[list[pr.TurnResult], list[dict[str, Any]], int]:
+    """(turns judged today, turns as run, how many diverged: scored as run)."""
+    from tools.registry import load_registry
+
+    rows = {(r["conversation"], r["turn"]): r for r in (json.loads(x) for x in path.read_text().splitlines() if x.strip())}
+    conversations = [c for c in yaml.safe_load(data.read_text()) if any((c["id"], 1) == k for k in rows)]
+    backend = _Turns()
+    turns = pr.run(conversations, load_registry(), backend)
+    results, as_run, diverged = [], [], 0
+    for conversation in conversations:
+        for number in range(1, len(conversation["turns"]) + 1):
+            row = rows[(conversation["id"], number)]
+            backend.load(list(row.get("raw") or []))
+            result = next(turns)
+            if backend.exhausted:
+                diverged += 1
+                result = pr.TurnResult(**{k: row[k] for k in pr.TurnResult.__dataclass_fields__ if k in row})
+            results.append(result)
+            as_run.append(row)
+    return results, as_run, diverged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
-    parser.add_argument("--data", type=Path, default=None, help="the dev.jsonl the run scored (default: the eval dir's)")
+    parser.add_argument("--product", action="store_true", help="the file is a bench.product run")
+    parser.add_argument("--data", type=Path, default=None, help="the dev.jsonl (or product.yaml) the run scored (default: the eval dir's / ours)")
     parser.add_argument("--changed", action="store_true", help="list the requests whose nodes differ from the run's")
     args = parser.parse_args(argv)
+    if args.product:
+        results, as_run, diverged = replay_product(args.results, args.data or pr.REQUESTS)
+        print(f"{len(results)} turns replayed; {diverged} diverged (scored as run)")
+        print(f"as run   {sum(r['right'] for r in as_run)}/{len(as_run)} right")
+        print(f"replayed {sum(r.right for r in results)}/{len(results)} right")
+        for then, now in zip(as_run, results, strict=True):
+            if then["right"] != now.right or (args.changed and then["tools"] != now.tools):
+                print(f"{now.conversation}#{now.turn}: {'right' if then['right'] else 'wrong'} -> {'right' if now.right else 'wrong'} "
+                      f"{then['tools']} -> {now.tools} {'; '.join(now.problems)}")
+        return 0
     data = args.data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
     planner, bench = planner_for(data, data.parent / "tool_desc.json", PlannerOptions())
     records = {r["id"]: r for r in tb.load_records(data)}

@@ -65,3 +65,29 @@ def test_listed_outputs_of_one_step_are_siblings_as_the_executor_stores_them():
     assert siblings == {"image-1": [], "mask-1": [], "image-2": ["mask-2"], "mask-2": ["image-2"], "image-3": ["image-4"],
                         "image-4": ["image-3"], "image-5": [], "image-6": []}
     assert session.get("image-4").output == "condition" and session.get("image-3").output == "image"
+
+
+def test_a_recorded_run_is_replayed_turn_by_turn_and_judged_again(tmp_path):
+    """bench.replay --product: each turn gets its own recorded answers; a turn whose replay asks
+    for one more answer than was recorded is scored as run and counted as diverged."""
+    import json
+
+    from bench.replay import replay_product
+
+    conversations = [{"id": "c", "turns": [
+        {"artifacts": ["image-1 text_to_image: a", "image-2 text_to_image: b"], "request": "upscale the second one", "uses": [["upscale"]]},
+        {"artifacts": ["image-1 text_to_image: a"], "request": "upscale it", "uses": [["upscale"]]},
+    ]}]
+    data = tmp_path / "product.yaml"
+    data.write_text(yaml.safe_dump(conversations))
+    base = {"conversation": "c", "request": "", "problems": [], "refs": [], "reply": "", "valid": True, "seconds": 1.0,
+            "structure_seconds": None, "attempts": 2, "completion_tokens": 1, "errors": []}
+    rows = [{**base, "turn": 1, "right": False, "tools": ["posterize"],
+             "raw": ['{"steps":[{"tool":"upscale","in":["image-2"]}]}', '{"s1":{"scale":4}}']},
+            {**base, "turn": 2, "right": True, "tools": ["upscale"], "raw": ['{"steps":[{"tool":"upscale","in":["image-1"]}]}']}]
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results, as_run, diverged = replay_product(path, data)
+    assert [r["right"] for r in as_run] == [False, True]
+    assert [r.right for r in results] == [True, True] and results[0].tools == ["upscale"]
+    assert diverged == 1 and results[1].seconds == 1.0  # no arguments answer recorded for turn 2: as run
