@@ -216,10 +216,11 @@ class Structure:
     tasks: list[str] = field(default_factory=list)
     """The subtasks in the model's words, one per step (empty when it was not asked for them)."""
 
-    def fillable(self) -> dict[str, dict[str, Any]]:
+    def fillable(self, request: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per step, the parameters its arguments answer may hold (``request``: knobs only where it names them)."""
         out = {}
         for step in self.steps:
-            schema = fillable_params(step.tool, set(step.refs))
+            schema = fillable_params(step.tool, set(step.refs), request)
             if schema:
                 out[step.label] = schema
         return out
@@ -271,6 +272,9 @@ class PlannerOptions:
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
     step making from nothing what the request points at ("this music") gives way to the stored one."""
+    knobs_named: bool = True
+    """the arguments answer may set a sampler or expert setting (``KNOBS``: steps, guidance,
+    negative_prompt...) only where the request names it; off: every parameter, every time."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -403,9 +407,10 @@ class Planner:
         outcome.by_type = structure.by_type
         if on_structure is not None:
             on_structure([(s.label, s.tool.name, sorted(set(s.refs.values()))) for s in structure.steps])
-        fillable = structure.fillable()
+        fillable = structure.fillable("\n".join([request, *notes]) if opts.knobs_named else None)
         if fillable:
-            lines = "\n".join(f"{s.label} {s.tool.name}: {param_signature(s.tool, set(s.refs))}" for s in structure.steps if s.label in fillable)
+            lines = "\n".join(f"{s.label} {s.tool.name}: {param_signature(s.tool, set(s.refs), set(fillable[s.label]['properties']))}"
+                              for s in structure.steps if s.label in fillable)
             follow = [*messages, AIMessage(structure.text), HumanMessage(render("planner_arguments", steps=lines))]
             try:
                 args = ask(self.backend, follow, PlanReply, role="planner", parse=lambda t: self._read_arguments(t, structure, fillable, session),

@@ -54,6 +54,22 @@ def test_structure_then_arguments_gives_a_bound_plan(registry, session):
     assert "image" not in args_schema["properties"]["s2"]["properties"] and "seed" not in args_schema["properties"]["s1"]["properties"]
 
 
+def test_sampler_settings_are_offered_only_where_the_request_names_them(registry, session):
+    """The model wrote steps/guidance/negative_prompt back at their defaults in half of its argument
+    characters: they are out of the arguments grammar and its prompt unless the request names them."""
+    replies = [{"steps": [{"tool": "text_to_image"}]}, {"s1": {"prompt": "a lighthouse"}}]
+    fake = FakeBackend(replies)
+    assert Planner(fake, registry).plan(session, "paint a lighthouse at sunset").ok
+    offered = fake.calls[1].json_schema["properties"]["s1"]["properties"]
+    assert set(offered) == {"prompt", "width", "height"} and "guidance" not in fake.calls[1].last_text
+    fake = FakeBackend(replies)
+    assert Planner(fake, registry).plan(session, "paint a lighthouse at sunset, 40 steps, no people (negative prompt)").ok
+    assert {"steps", "negative_prompt"} <= set(fake.calls[1].json_schema["properties"]["s1"]["properties"])
+    fake = FakeBackend(replies)
+    assert Planner(fake, registry, options=PlannerOptions(knobs_named=False)).plan(session, "paint a lighthouse at sunset").ok
+    assert "guidance" in fake.calls[1].json_schema["properties"]["s1"]["properties"]
+
+
 def test_unnamed_inputs_are_wired_by_type_from_the_tool_graph(registry, session):
     fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"tool": "sound_effect"}, {"tool": "add_audio_to_video"}]},
                         {"s1": {"prompt": "a dog on a beach"}, "s2": {"prompt": "waves"}}])
