@@ -314,19 +314,23 @@ _CANNOT = {
 }
 
 
-def step_choices(shortlists: Sequence[Sequence[str]], helpers: Sequence[str], n_steps: int) -> list[list[str]] | None:
+def step_choices(shortlists: Sequence[Sequence[str]], helpers: Sequence[str], n_steps: int,
+                 first_later: Sequence[str] | None = None) -> list[list[str]] | None:
     """The tools each of ``n_steps`` steps may be for these subtasks (None: not a step count they take).
 
     n subtasks take n steps, the k-th one of the k-th subtask's tools; or n + 1 with one helper
     (a mask before a removal) anywhere, so position k offers subtask k's and subtask k-1's tools
-    and the ``helpers``.
+    and the ``helpers``. ``first_later``: the first subtask's tools when a step runs before it
+    (the first shortlist leaves out tools needing an input nothing provides yet; after a helper,
+    an audio download before ``audio_to_image``, they are back).
     """
     n = len(shortlists)
     if n_steps == n:
         return [list(names) for names in shortlists]
     if n_steps != n + 1 or n_steps > MAX_STEPS:
         return None
-    return [list(dict.fromkeys([*(shortlists[k] if k < n else ()), *(shortlists[k - 1] if k else ()), *helpers])) for k in range(n + 1)]
+    before = [first_later if k == 1 and first_later is not None else shortlists[k - 1] for k in range(1, n + 1)]
+    return [list(dict.fromkeys([*(shortlists[k] if k < n else ()), *(before[k - 1] if k else ()), *helpers])) for k in range(n + 1)]
 
 
 def steps_schema(

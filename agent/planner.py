@@ -464,7 +464,8 @@ class Planner:
                 tasks = [str(t) for t in tasks][:MAX_STEPS]
                 shortlists = self._shortlists(tasks, allowed, visible)
                 helpers = self._helpers(shortlists, visible, request, allowed)
-                fits = step_choices(shortlists, helpers, len(steps))
+                later = self._tool_ranker().shortlist(tasks[0], opts.shortlist, allowed) if len(steps) == len(tasks) + 1 else None
+                fits = step_choices(shortlists, helpers, len(steps), later)
                 tools = [x.get("tool") for x in steps]
                 if fits is None or any(tool not in names and (self._subtasks_name_tools or tool in tools[:k])
                                        for k, (tool, names) in enumerate(zip(tools, fits, strict=True))):

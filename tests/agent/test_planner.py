@@ -507,6 +507,9 @@ def test_step_choices_take_n_steps_or_n_plus_one_with_a_helper_anywhere():
     assert step_choices([["a"], ["b"]], ["h"], 2) == [["a"], ["b"]]
     assert step_choices([["a"], ["b"]], ["h"], 3) == [["a", "h"], ["b", "a", "h"], ["b", "h"]]
     assert step_choices([["a"], ["b"]], ["h"], 4) is None
+    # after a step before it, the first subtask's own tool that needs an input is back on its list
+    # ("audio_to_image" under "audio_to_image", an audio download first: 24042503 of TaskBench's dev split)
+    assert step_choices([["d"], ["b"]], [], 3, first_later=["a2i", "d"]) == [["d"], ["b", "a2i", "d"], ["b"]]
 
 
 def test_a_subtask_that_names_a_tool_gets_that_tool_first(registry):
