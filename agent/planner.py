@@ -484,7 +484,7 @@ class Planner:
         if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
             # with the sources the model wrote at each position when there is one step per subtask
             # (its wiring is often right where its tool stuttered), else by type alone
-            kept = [[{"tool": names[0], "in": x.get("in") or []} for names, x in zip(named, written, strict=True)]] if len(written) == len(named) else []
+            kept = [self._sources_kept([names[0] for names in named], written, visible)] if len(written) == len(named) else []
             for steps_named in [*kept, [{"tool": names[0]} for names in named]]:
                 try:
                     value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
@@ -511,6 +511,26 @@ class Planner:
         second = ask(self.backend, follow, PlanReply, role="planner", parse=read_steps, schema=steps, retry_prompt="planner_retry",
                      attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
         return Answered(second.value, [first.trace, second.trace])
+
+    def _sources_kept(self, tools: list[str], written: list[dict[str, Any]], visible: list[Artifact]) -> list[dict[str, Any]]:
+        """``tools`` as steps, each with the sources written at its position that it can take.
+
+        The sources were written for the model's own tool at that position. One the subtask's
+        tool cannot take as it is would be bridged into it (``audio-1`` for ``audio_effects``,
+        under "article spinner", became audio_to_text before the spinner); it is left out when
+        another of ``tools`` takes its kind (that step is wired to it by type), and kept, to be
+        bridged, when nothing else would use it (the speech of a video under "text to audio")."""
+        made: dict[str, set[Kind]] = {a.id: {a.kind} for a in visible}
+        taken = {spec.kind for name in tools for spec in self.registry.get(name).inputs.values()}
+        steps = []
+        for position, (name, step) in enumerate(zip(tools, written, strict=True), 1):
+            tool = self.registry.get(name)
+            takes = {spec.kind for spec in tool.inputs.values()} | ({Kind.TEXT} if text_slots(tool) else set())
+            sources = [x for x in step.get("in") or [] if isinstance(x, str)
+                       and (made.get(x, set()) & takes or not made.get(x, set()) & taken)]
+            steps.append({"tool": name, "in": sources})
+            made[step_label(position)] = set(tool.outputs.values())
+        return steps
 
     def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:
         """Each subtask's shortlist, of the tools its step could be: the first step has no earlier
@@ -587,7 +607,10 @@ class Planner:
                 by_label[label] = by_label[previous]
                 by_type.append(f"{label} ({tool.name}) repeats {previous} on its output: left out")
                 continue
-            stored = meant.pop(next(iter(tool.outputs.values())), None) if makes_from_nothing(tool) and label in named else None
+            pointed = meant.get(next(iter(tool.outputs.values()))) if makes_from_nothing(tool) and label in named else None
+            stored = pointed[0] if pointed is not None and pointed[1] in (None, tool.name) else None
+            if stored is not None:
+                meant.pop(next(iter(tool.outputs.values())))
             if stored is not None:  # "put this music on it" answered with new music: the stored one is used
                 by_label[label] = by_label[stored]
                 by_type.append(f"{label} ({tool.name}) left out: the request means {stored}")

@@ -136,16 +136,19 @@ def with_own_picture(tool: type, args: dict[str, str], shown: list[Artifact], re
     return [f"{image} <- {own[0]}, not {given}: {mask.id} was made with {own[0]}"]
 
 
-def meant_instead(shown: list[Artifact], request: str, named: set[str]) -> dict[Kind, str]:
+def meant_instead(shown: list[Artifact], request: str, named: set[str]) -> dict[Kind, tuple[str, str | None]]:
     """Stored artifacts the request points at ("this music" -> audio-1) that the plan names
     nowhere, by kind: a step that makes one of that kind from nothing, for a later step to use,
-    is making what the user already has."""
-    mentioned = [m.artifact for m in resolve_mentions(request, shown)[0]]
+    is making what the user already has. Each comes with the one tool it stands in for, or None
+    for any: a bare "it" names no kind, so it stands in only for the tool that made it (the
+    speech of the turn before, planned again), never for another maker of the kind (a download
+    in "download an image from it")."""
+    tools = {a.id: a.tool for a in shown}
     kinds = {a.id: a.kind for a in shown}
-    out: dict[Kind, str] = {}
-    for artifact in mentioned:
-        if artifact not in named and artifact in kinds:
-            out.setdefault(kinds[artifact], artifact)
+    out: dict[Kind, tuple[str, str | None]] = {}
+    for mention in resolve_mentions(request, shown)[0]:
+        if mention.artifact not in named and mention.artifact in kinds:
+            out.setdefault(kinds[mention.artifact], (mention.artifact, tools[mention.artifact] if mention.phrase.lower() == "it" else None))
     return out
 
 

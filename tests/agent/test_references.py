@@ -54,6 +54,17 @@ def test_it_in_a_request_that_makes_a_companion_is_what_exists():
         assert resolve_mentions(request, shown) == ([], []), request
 
 
+def test_a_bare_it_stands_in_only_for_the_tool_that_made_it():
+    """"this music" stands in for any new music; a bare "it" names no kind, so only for a step of
+    the tool that made it (the speech of the turn before planned again), not for a download."""
+    from agent.references import meant_instead
+
+    shown = ListedSession(["audio-1 music: calm piano"]).artifacts()
+    assert meant_instead(shown, "make a video and put this music on it", set()) == {Kind.AUDIO: ("audio-1", None)}
+    shown = ListedSession(["image-1 import: a page"]).artifacts()
+    assert meant_instead(shown, "read the address in it and download the image", set()) == {Kind.IMAGE: ("image-1", "import")}
+
+
 def test_the_catalogue_shows_what_a_speech_said(session, tmp_path):
     """Speech records its words as ``text``, not ``prompt``: without them "read it again" or
     "a picture to go with it" has nothing to go on."""

@@ -298,3 +298,30 @@ def test_replay_scores_todays_code_on_recorded_answers(tmp_path: Path):
     row = {**row, "raw": ['{"steps":[{"in":["s7"],"tool":"image_downloader"}]}']}
     replayed = replay_one(planner, row)
     assert replayed.diverged and replayed.predicted == row["predicted"]
+
+
+def test_sources_written_for_another_tool_are_not_bridged_into_the_subtasks_tool(tmp_path: Path):
+    """Subtasks "article spinner", "audio effects"; steps audio_effects twice (a stutter), the
+    first on audio-1. The subtasks' tools replace the steps; audio-1, written for audio_effects,
+    is not turned into text for the spinner (audio_to_text), since audio_effects takes it."""
+    from agent.planner import Planner
+
+    nodes = [{"id": "Article Spinner", "desc": "Rewrites an article.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "Audio Effects", "desc": "Applies audio effects.", "input-type": ["audio", "text"], "output-type": ["audio"]},
+             {"id": "Audio-to-Text", "desc": "Transcribes speech.", "input-type": ["audio"], "output-type": ["text"]}]
+    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
+    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    example = tb.record_example({"id": "e", "type": "single", "user_request": "Rewrite 'a b c'.", "task_links": [],
+                                 "task_nodes": [{"task": "Article Spinner", "arguments": ["a b c"]}]}, bench)
+
+    def fill(messages, schema):
+        return {label: {name: "x" for name in step["properties"]} for label, step in schema["properties"].items()}
+
+    answer = {"tasks": ["article spinner", "audio effects"],
+              "steps": [{"in": ["audio-1"], "tool": "audio_effects"}, {"in": ["s1"], "tool": "audio_effects"}]}
+    request = "Rewrite the article 'a b c' and add reverb to example.wav"
+    outcome = Planner(FakeBackend([answer, fill]), bench.registry, examples_data=[example]).plan(
+        AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["article_spinner", "audio_effects"]
+    assert outcome.plan.steps[1].args["audio"] == "${audio-1}"
