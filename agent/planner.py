@@ -272,6 +272,10 @@ class PlannerOptions:
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
     step making from nothing what the request points at ("this music") gives way to the stored one."""
+    make_missing: bool = True
+    """a required input that nothing before its step makes, and one generator from the tool
+    graph makes from nothing (a video for ``add_audio_to_video``), gets that generator as a step
+    of its own (the one closest to the request); off: the problem goes back to the model."""
     knobs_named: bool = True
     """the arguments answer may set a sampler or expert setting (``KNOBS``: steps, guidance,
     negative_prompt...) only where the request names it; off: every parameter, every time."""
@@ -638,6 +642,16 @@ class Planner:
                         by_label[step.label] = Source(step.label, tuple(step.tool.outputs.items()))
                         order.append(by_label[step.label])
                         by_type.append(f"{step.label} inserted: {step.tool.name} between {', '.join(r[2:-1] for r in step.refs.values())} and {label}")
+            if self.options.make_missing and any("nothing before it makes" in p for p in wiring.problems):
+                made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request)
+                if made is not None:
+                    maker, wiring = made
+                    steps.append(maker)
+                    tasks.append(f"make the {'/'.join(k.value for k in maker.tool.outputs.values())} {label} needs")
+                    by_label[maker.label] = Source(maker.label, tuple(maker.tool.outputs.items()))
+                    order.append(by_label[maker.label])
+                    by_type.append(f"{maker.label} inserted: {label} needs {'/'.join(k.value for k in maker.tool.outputs.values())} "
+                                   f"and nothing before it makes it")
             problems += wiring.problems
             # a source beyond the tool's inputs of its kind is left out, and the plan says so
             by_type += [f"{note}: left out" for note in wiring.extra]
@@ -698,6 +712,27 @@ class Planner:
             return None
         rewired.extra += left_out
         return inserted, rewired
+
+    def _made_for(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
+                  consumed: frozenset[str], request: str) -> tuple[WiredStep, Wiring] | None:
+        """A generator for the one required input of ``tool`` that nothing before it makes.
+
+        "Make a video of rain and put this music on it", answered with the stored music and
+        ``add_audio_to_video`` but no video: the tool graph's makers of a video from nothing
+        (text_to_video, story_to_video) are ranked by closeness to the request and the first runs
+        as a step of its own, its prompt written with the other arguments. More than one missing
+        input, or a kind no tool makes from nothing, goes back to the model as before."""
+        missing = [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
+        if len(missing) != 1:
+            return None
+        makers = {t.name: t for t in self.registry  # no inputs at all: a mask drawn from boxes without its picture is no mask
+                  if t is not tool and not t.inputs and makes_from_nothing(t) and missing[0] in t.outputs.values()}
+        name = next((n for n in self._ranked(request) if n in makers), None)
+        if name is None:
+            return None
+        maker = WiredStep(f"{label}_{name}"[:46], makers[name], {}, {})
+        rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
+        return None if rewired.problems else (maker, rewired)
 
     def _chain_hint(self, tool: type[Tool], order: list[Source]) -> list[str]:
         """Chains that make a missing kind, those starting from an artifact the user has first."""

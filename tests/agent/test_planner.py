@@ -286,6 +286,30 @@ def test_a_picture_to_go_with_the_stored_speech_does_not_make_the_speech_again(r
     assert "s1 (speech) left out: the request means audio-1" in outcome.by_type
 
 
+def test_a_required_input_nothing_makes_gets_the_closest_generator(registry):
+    """music#2 of our own requests: "make a video of rain on a window and put this music on it",
+    answered with new music (the stored one is used) and add_audio_to_video, but no video. The
+    tool graph's closest maker of a video from nothing runs before it; off, the answer goes back."""
+    from bench.product import ListedSession
+
+    session = ListedSession(["audio-1 music: calm piano"])
+    request = "make a video of rain on a window and put this music on it"
+    answer = {"tasks": ["compose the music", "put the music on the video"],
+              "steps": [{"tool": "music"}, {"in": ["s1"], "tool": "add_audio_to_video"}]}
+
+    def fill(messages, schema):
+        return {label: {n: "rain on a window" for n in step.get("required", [])} for label, step in schema["properties"].items()}
+
+    outcome = Planner(FakeBackend([answer, fill]), registry).plan(session, request)
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["text_to_video", "add_audio_to_video"]
+    assert outcome.plan.steps[1].args["audio"] == "${audio-1}" and outcome.plan.steps[1].args["video"].startswith("${s2_text_to_video.")
+    assert "make the video s2 needs" in outcome.reply
+    fake = FakeBackend([answer] * 3)
+    outcome = Planner(fake, registry, options=PlannerOptions(make_missing=False)).plan(session, request)
+    assert not outcome.ok and "nothing before it makes one" in outcome.errors[0]
+
+
 def test_new_music_for_a_request_that_points_at_stored_music_is_the_stored_music(registry, tmp_path):
     from bench.product import ListedSession
 
