@@ -611,11 +611,10 @@ class Planner:
                 by_label[label] = by_label[previous]
                 by_type.append(f"{label} ({tool.name}) repeats {previous} on its output: left out")
                 continue
-            pointed = meant.get(next(iter(tool.outputs.values()))) if makes_from_nothing(tool) and label in named else None
-            stored = pointed[0] if pointed is not None and pointed[1] in (None, tool.name) else None
-            if stored is not None:
-                meant.pop(next(iter(tool.outputs.values())))
-            if stored is not None:  # "put this music on it" answered with new music: the stored one is used
+            kind = next(iter(tool.outputs.values()))
+            pointed = meant.get(kind) if makes_from_nothing(tool) and label in named else None
+            if pointed is not None and pointed[1] in (None, tool.name):  # "put this music on it" answered with new music
+                stored = meant.pop(kind)[0]  # the stored one is used
                 by_label[label] = by_label[stored]
                 by_type.append(f"{label} ({tool.name}) left out: the request means {stored}")
                 continue
@@ -646,12 +645,12 @@ class Planner:
                 made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request)
                 if made is not None:
                     maker, wiring = made
+                    makes = "/".join(k.value for k in maker.tool.outputs.values())
                     steps.append(maker)
-                    tasks.append(f"make the {'/'.join(k.value for k in maker.tool.outputs.values())} {label} needs")
+                    tasks.append(f"make the {makes} {label} needs")
                     by_label[maker.label] = Source(maker.label, tuple(maker.tool.outputs.items()))
                     order.append(by_label[maker.label])
-                    by_type.append(f"{maker.label} inserted: {label} needs {'/'.join(k.value for k in maker.tool.outputs.values())} "
-                                   f"and nothing before it makes it")
+                    by_type.append(f"{maker.label} inserted: {label} needs {makes} and nothing before it makes it")
             problems += wiring.problems
             # a source beyond the tool's inputs of its kind is left out, and the plan says so
             by_type += [f"{note}: left out" for note in wiring.extra]
