@@ -224,7 +224,7 @@ def _step_item(
         needs = name in (needs_input or set())
         if needs and not sources:
             continue  # nothing here could feed it: not offered at this position at all
-        most = min(4, (arity or {}).get(name, 4))
+        most = min(4, (arity or {}).get(name, 4), len(sources))  # more than there are to name would repeat one
         props = {"in": {"type": "array", "items": {"enum": sources}, "minItems": 1, "maxItems": most}} if sources and most else {}
         props["tool"] = {"const": name}
         required = ["in", "tool"] if needs else ["tool"]
@@ -357,6 +357,14 @@ def steps_schema(
 def input_arity(registry: Registry) -> dict[str, int]:
     """Tool name -> how many sources can feed it: its artifact inputs and text parameters."""
     return {t.name: len(t.inputs) + len(text_slots(t)) for t in registry}
+
+
+def offered(tool: type[Tool], request: str, artifacts: Sequence[Artifact]) -> bool:
+    """Whether the planner offers ``tool`` for ``request``: see ``Tool.offered_for``."""
+    if tool.offered_for is None or tool.offered_for.search(request):
+        return True
+    kinds = {a.kind for a in artifacts}
+    return any(spec.kind in kinds for spec in tool.inputs.values())
 
 
 def needing_input(registry: Registry) -> set[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.capabilities import outside_only, outside_part
 from agent.catalogue import (
     MAX_STEPS,
     accepted_artifacts,
@@ -34,6 +36,7 @@ from agent.catalogue import (
     fillable_params,
     input_arity,
     needing_input,
+    offered,
     packaged_examples,
     param_signature,
     plan_schema,
@@ -244,6 +247,9 @@ class PlannerOptions:
     sources that tool takes (off: sources first, and they narrow the tools)."""
     refusal: bool = True
     """the grammar offers ``{"cannot": ...}``: an impossible request gets one sentence, no steps."""
+    outside: bool = True
+    """a request that only orders effects outside the session (post, print, e-mail, book) is
+    refused in one sentence before the model is asked (``agent.capabilities``); off: the model decides."""
     candidates: int = 0
     """name the ``candidates`` tools whose descriptions are closest to the request (MiniLM) in
     the request message (0: none)."""
@@ -279,9 +285,20 @@ class PlannerOptions:
     knobs_named: bool = True
     """the arguments answer may set a sampler or expert setting (``KNOBS``: steps, guidance,
     negative_prompt...) only where the request names it; off: every parameter, every time."""
+    offered: bool = True
+    """a tool with ``offered_for`` (the layout tools) is in the grammar only when the request has
+    what it is for (a placement word) or the conversation an artifact it takes; off: every tool."""
+    fold_restyle: bool = True
+    """a step that ``restyles`` a picture the step before it drew from text in this plan (edit
+    after text_to_image for "..., oil painting style") is folded into that step, unless the request
+    asks for versions in turn ("then", "version", "both"); off: kept."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
+
+
+IN_TURN = re.compile(r"\b(?:then|versions?|variants?|both|afterwards|after that|copy|copies|compare)\b", re.IGNORECASE)
+"""Words that ask for one result and then another made from it: a restyle after them is kept."""
 
 
 class Planner:
@@ -364,7 +381,12 @@ class Planner:
         visible = artifacts if artifacts is not None else session.artifacts()
         notes = list(notes)
         opts = self.options
-        names = [t.name for t in self.registry]
+        if opts.outside and (reason := outside_only(request, self.registry)):
+            return PlanOutcome(reply=reason)
+        part = outside_part(request, self.registry) if opts.outside else None
+        if part is not None:
+            notes.append(part[0])
+        names = [t.name for t in self.registry if not opts.offered or offered(t, request, visible)]
         if opts.candidates or opts.restrict:
             ranked = self._ranked(request)
             if opts.candidates:
@@ -437,7 +459,7 @@ class Planner:
             outcome.reply = f"I could not make a valid plan: {exc}"
             return outcome
         outcome.plan, outcome.bound = plan, bound
-        outcome.reply = describe(structure)
+        outcome.reply = describe(structure) + (f" {part[1]}" if part is not None else "")
         return outcome
 
     def _checked_against_tasks(self, messages: list[BaseMessage], schema: dict[str, Any], read: Callable[[str], Any],
@@ -611,6 +633,11 @@ class Planner:
                 by_label[label] = by_label[previous]
                 by_type.append(f"{label} ({tool.name}) repeats {previous} on its output: left out")
                 continue
+            if position and self.options.fold_restyle and self._folds(tool, raw[position - 1], sources, request):
+                previous = raw[position - 1][0]
+                by_label[label] = by_label[previous]
+                by_type.append(f"{label} ({tool.name}) restyles the picture {previous} draws from text: folded into {previous}'s prompt")
+                continue
             kind = next(iter(tool.outputs.values()))
             pointed = meant.get(kind) if makes_from_nothing(tool) and label in named else None
             if pointed is not None and pointed[1] in (None, tool.name):  # "put this music on it" answered with new music
@@ -674,6 +701,14 @@ class Planner:
         # an existing artifact, so only the parameters remain to be checked (after the arguments).
         return Structure(steps, by_type, json.dumps(data, separators=(",", ":"), ensure_ascii=False),
                          tasks if aligned else [])
+
+    @staticmethod
+    def _folds(tool: type[Tool], before: tuple[str, type[Tool], list[str]], sources: list[str], request: str) -> bool:
+        """Whether ``tool`` restyles only what the step ``before`` drew from text, in a request
+        that asks for one result (``PlannerOptions.fold_restyle``)."""
+        label, maker, _ = before
+        return (tool.restyles and set(sources) <= {label} and makes_from_nothing(maker)
+                and set(maker.outputs.values()) == {Kind.IMAGE} and not IN_TURN.search(request))
 
     def _bridge(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
                 consumed: frozenset[str], request: str) -> tuple[list[WiredStep], Wiring] | None:

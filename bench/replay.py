@@ -117,22 +117,22 @@ class _Turns:
             raise
 
 
-def replay_product(path: Path, data: Path = pr.REQUESTS) -> tuple[list[pr.TurnResult], list[dict[str, Any]], int]:
-    """(turns judged today, turns as run, how many diverged: scored as run)."""
+def replay_product(path: Path, data: Path = pr.REQUESTS) -> tuple[list[pr.TurnResult], list[dict[str, Any]], list[str]]:
+    """(turns judged today, turns as run, the turns that diverged: scored as run, as ``id#turn``)."""
     from tools.registry import load_registry
 
     rows = {(r["conversation"], r["turn"]): r for r in (json.loads(x) for x in path.read_text().splitlines() if x.strip())}
     conversations = [c for c in yaml.safe_load(data.read_text()) if any((c["id"], 1) == k for k in rows)]
     backend = _Turns()
     turns = pr.run(conversations, load_registry(), backend)
-    results, as_run, diverged = [], [], 0
+    results, as_run, diverged = [], [], []
     for conversation in conversations:
         for number in range(1, len(conversation["turns"]) + 1):
             row = rows[(conversation["id"], number)]
             backend.load(list(row.get("raw") or []))
             result = next(turns)
             if backend.exhausted:
-                diverged += 1
+                diverged.append(f"{conversation['id']}#{number}")
                 result = pr.TurnResult(**{k: row[k] for k in pr.TurnResult.__dataclass_fields__ if k in row})
             results.append(result)
             as_run.append(row)
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.product:
         results, as_run, diverged = replay_product(args.results, args.data or pr.REQUESTS)
-        print(f"{len(results)} turns replayed; {diverged} diverged (scored as run)")
+        print(f"{len(results)} turns replayed; {len(diverged)} diverged (scored as run): {', '.join(diverged) or '-'}")
         print(f"as run   {sum(r['right'] for r in as_run)}/{len(as_run)} right")
         print(f"replayed {sum(r.right for r in results)}/{len(results)} right")
         for then, now in zip(as_run, results, strict=True):

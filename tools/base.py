@@ -143,6 +143,15 @@ class Tool:
     version: ClassVar[str] = "1"
     cost: ClassVar[float] = 1.0
     """Relative price of running the tool; the tool graph ranks cheaper chains first."""
+    offered_for: ClassVar[re.Pattern[str] | None] = None
+    """The planner offers the tool for a request this finds something in, or when the conversation
+    holds an artifact the tool takes; None: always. A layout places things where the request says:
+    for "a jazz poster with a saxophone player" the 1.5B planner chose make_layout + layout_to_image,
+    two steps where text_to_image draws the same."""
+    restyles: ClassVar[bool] = False
+    """The tool changes how a picture looks as an instruction or prompt says (edit, image_to_image).
+    Right after a step that draws the picture from text in the same plan, the planner folds it into
+    that step: the prompt can say the style, and one generation is cheaper and sharper than two."""
     runs_in_driver: ClassVar[bool] = False
     """True for a tool that needs ``ctx.llm`` or ``ctx.run_plan`` (they live in the process that runs
     the plan): an execution backend that ships steps to workers (Ray) runs it in place instead."""

@@ -98,12 +98,15 @@ def test_a_plan_that_never_validates_is_reported_and_the_session_survives():
 
 
 def test_empty_and_impossible_requests_get_a_clear_answer():
-    chat = conversation(plan("I can only make images and sound; I cannot send email.",))
+    chat = conversation(plan("I can only make images and sound; I cannot fix printers.",))
     state = chat.send("   ")
     assert state["status"] == "rejected" and "empty" in state["messages"][-1].content
     assert chat.context.planner.backend.calls == []
-    state = chat.send("email this to my boss")
-    assert state["status"] == "unplannable" and "cannot send email" in state["messages"][-1].content
+    state = chat.send("email this to my boss")  # no tool reaches outside the session: answered without the model
+    assert state["status"] == "unplannable" and "I can't e-mail anything" in state["messages"][-1].content
+    assert chat.context.planner.backend.calls == []
+    state = chat.send("fix my printer")
+    assert state["status"] == "unplannable" and "cannot fix printers" in state["messages"][-1].content
 
 
 def test_approval_interrupts_and_resumes():

@@ -116,7 +116,7 @@ def test_a_source_of_the_wrong_kind_is_a_model_mistake(registry, session):
 
 def test_an_impossible_request_gets_one_sentence_and_no_steps(registry, session):
     fake = FakeBackend([{"cannot": "I can't send e-mail; I can make the picture for you to send."}])
-    outcome = Planner(fake, registry).plan(session, "e-mail it to my aunt")
+    outcome = Planner(fake, registry, options=PlannerOptions(outside=False)).plan(session, "e-mail it to my aunt")
     assert outcome.plan is None and outcome.attempts == 1 and len(fake.calls) == 1
     assert outcome.reply == "I can't send e-mail; I can make the picture for you to send."
 
@@ -520,7 +520,8 @@ def test_steps_asked_again_may_still_be_a_refusal(registry, session):
     image = _image(session)
     fake = FakeBackend([{"tasks": ["post the picture on instagram"], "steps": [{"in": [image], "tool": "image_to_video"}]},
                         {"cannot": "I cannot post to instagram; I can edit or enlarge the picture."}])
-    outcome = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES).plan(session, "post my last picture on instagram")
+    outcome = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES, options=PlannerOptions(outside=False)).plan(
+        session, "post my last picture on instagram")
     assert outcome.plan is None and outcome.reply.startswith("I cannot post") and len(fake.calls) == 2
     assert {"cannot"} <= set(fake.calls[1].json_schema["anyOf"][1]["properties"])
 
@@ -590,3 +591,76 @@ def test_sources_that_do_not_fit_the_subtasks_tools_give_way_to_wiring_by_type(r
     outcome = Planner(fake, registry).plan(session, "bigger, then posterize")
     assert outcome.ok, outcome.errors
     assert [(s.tool, s.args.get("image")) for s in outcome.plan.steps] == [("upscale", f"${{{image}}}"), ("posterize", "${s1.image}")]
+
+
+def test_a_request_only_for_effects_outside_the_session_is_refused_before_the_model_is_asked(registry):
+    """impossible#2 of our own requests: "post my last picture on instagram" was planned as
+    ``posterize`` (the verb's look-alike). No tool posts: one sentence, no steps, no model call."""
+    from bench.product import ListedSession
+
+    session = ListedSession(["image-1 text_to_image: a sunset over the sea"])
+    fake = FakeBackend([])
+    outcome = Planner(fake, registry).plan(session, "post my last picture on instagram")
+    assert outcome.plan is None and fake.calls == []
+    assert outcome.reply.startswith("I can't post anything")
+    answer = {"tasks": ["post the last picture"], "steps": [{"in": ["image-1"], "tool": "posterize"}]}
+    off = Planner(FakeBackend([answer, {"s1": {"bits": 3}}]), registry, options=PlannerOptions(outside=False))
+    assert [s.tool for s in off.plan(session, "post my last picture on instagram").plan.steps] == ["posterize"]
+    # a part no tool can do among parts they can: planned without it, and the reply says so
+    fake = FakeBackend([{"tasks": ["paint the cat"], "steps": [{"tool": "text_to_image"}]}, {"s1": {"prompt": "a cat"}}])
+    outcome = Planner(fake, registry).plan(session, "paint a cat and post it on instagram")
+    assert [s.tool for s in outcome.plan.steps] == ["text_to_image"] and outcome.reply.endswith("I can't post it for you: the files are yours to post.")
+    assert "No tool can post: plan the rest and leave that part out." in fake.calls[0].messages[-1].content
+
+
+def test_layout_tools_are_offered_only_where_the_request_places_things(registry, session):
+    """poster#1: "a poster of a jazz festival with a saxophone player under neon lights" was
+    planned as make_layout + layout_to_image; with no placement word they are not in the grammar."""
+    from bench.product import ListedSession
+
+    def offered_tools(planner_session, request):
+        fake = FakeBackend([{"cannot": "no"}])
+        Planner(fake, registry).plan(planner_session, request)
+        text = json.dumps(fake.calls[0].json_schema)
+        return {name for name in ("make_layout", "plan_layout", "layout_to_image", "text_to_image") if f'"{name}"' in text}
+
+    assert offered_tools(session, "design a poster of a jazz festival with a saxophone player under neon lights") == {"text_to_image"}
+    assert offered_tools(session, "three elephants standing beside a pool of water") == {"make_layout", "plan_layout", "layout_to_image", "text_to_image"}
+    stored = ListedSession(["layout-1 plan_layout: three elephants beside a pool"])
+    assert offered_tools(stored, "turn the layout into a picture") >= {"layout_to_image"}
+    fake = FakeBackend([{"cannot": "no"}])
+    Planner(fake, registry, options=PlannerOptions(offered=False)).plan(session, "a jazz poster")
+    assert '"make_layout"' in json.dumps(fake.calls[0].json_schema)
+
+
+def test_a_restyle_of_the_picture_the_plan_just_drew_is_folded_into_its_prompt(registry, session):
+    """lighthouse#1: "paint a lighthouse on a rocky cliff at sunset, oil painting style" became
+    text_to_image and then edit to restyle it. One generation can draw the style; versions asked
+    for in turn ("then ... a version") keep both steps."""
+    request = "paint a lighthouse on a rocky cliff at sunset, oil painting style"
+    answer = {"tasks": ["paint the lighthouse on a rocky cliff at sunset", "restyle the oil painting"],
+              "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "edit"}]}
+    fake = FakeBackend([answer, {"s1": {"prompt": "a lighthouse on a rocky cliff at sunset, oil painting style"}}])
+    outcome = Planner(fake, registry).plan(session, request)
+    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["text_to_image"]
+    assert "s2 (edit) restyles the picture s1 draws from text: folded into s1's prompt" in outcome.by_type
+    assert set(fake.calls[1].json_schema["properties"]) == {"s1"}
+
+    def both(messages, schema):
+        return {"s1": {"prompt": "a lighthouse"}, "s2": {"instruction": "make it an oil painting"}}
+
+    for planner_request, options in ((request, PlannerOptions(fold_restyle=False)),
+                                     ("paint a lighthouse, then make an oil painting version of it", PlannerOptions())):
+        outcome = Planner(FakeBackend([answer, both]), registry, options=options).plan(session, planner_request)
+        assert [s.tool for s in outcome.plan.steps] == ["text_to_image", "edit"], planner_request
+
+
+def test_a_step_names_no_more_sources_than_there_are(registry):
+    """animate#2: with one clip to name, the model wrote video-1 four times and the only tool
+    that takes four sources (concat_clips) was all the grammar left; a list longer than the
+    distinct sources is no longer writable."""
+    schema = structure_schema([t.name for t in registry], ["video-1"], accepts={"concat_clips": {"video-1"}, "caption": {"video-1"}},
+                              needs_input={"concat_clips", "caption"}, arity={"concat_clips": 4, "caption": 2}, tasks=False)
+    first = schema["anyOf"][0]["properties"]["steps"]["anyOf"][0]["prefixItems"][0]["anyOf"]
+    concat = next(o for o in first if o["properties"]["tool"].get("const") == "concat_clips")
+    assert concat["properties"]["in"]["maxItems"] == 1

@@ -90,4 +90,4 @@ def test_a_recorded_run_is_replayed_turn_by_turn_and_judged_again(tmp_path):
     results, as_run, diverged = replay_product(path, data)
     assert [r["right"] for r in as_run] == [False, True]
     assert [r.right for r in results] == [True, True] and results[0].tools == ["upscale"]
-    assert diverged == 1 and results[1].seconds == 1.0  # no arguments answer recorded for turn 2: as run
+    assert diverged == ["c#2"] and results[1].seconds == 1.0  # no arguments answer recorded for turn 2: as run

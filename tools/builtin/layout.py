@@ -7,7 +7,7 @@ import colorsys
 from PIL import Image, ImageDraw, ImageFilter
 from pydantic import Field, model_validator
 
-from tools.artifacts import ArtifactHandle, Box, Kind, Layout
+from tools.artifacts import PLACING, ArtifactHandle, Box, Kind, Layout
 from tools.base import Input, Size, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
 
@@ -16,6 +16,7 @@ class MakeLayout(Tool):
     """Create a layout artifact: phrases with boxes (x0, y0, x1, y1 in [0, 1]) on a canvas."""
 
     name = "make_layout"
+    offered_for = PLACING
     outputs = {"layout": Kind.LAYOUT}
 
     class Params(ToolParams):

@@ -55,6 +55,7 @@ class Edit(Tool):
     """
 
     name = "edit"
+    restyles = True
     inputs = {"image": Input(Kind.IMAGE, description="the picture to edit")}
     outputs = {"image": Kind.IMAGE}
     models = ("instruct_pix2pix", "ledits")

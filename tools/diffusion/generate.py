@@ -50,6 +50,7 @@ class ImageToImage(Tool):
     """
 
     name = "image_to_image"
+    restyles = True
     inputs = {"image": Input(Kind.IMAGE, description="the starting picture")}
     outputs = {"image": Kind.IMAGE}
     models = ("img2img",)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationError
 
-from tools.artifacts import ArtifactHandle, Kind
+from tools.artifacts import PLACING, ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
@@ -27,6 +27,7 @@ class LayoutToImage(Tool):
     """
 
     name = "layout_to_image"
+    offered_for = PLACING
     inputs = {"layout": Input(Kind.LAYOUT, description="boxes with phrases, e.g. from make_layout or the layout planner")}
     outputs = {"image": Kind.IMAGE}
     models = ("gligen",)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tools.artifacts import ArtifactHandle, Kind
+from tools.artifacts import PLACING, ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
@@ -68,6 +68,7 @@ class PlanLayout(Tool):
     """
 
     name = "plan_layout"
+    offered_for = PLACING
     runs_in_driver = True
     outputs = {"layout": Kind.LAYOUT}
     cost = 1.0

@@ -1,0 +1,67 @@
+"""What no tool can do: effects outside the session (post, print, e-mail, book, buy).
+
+Every tool makes or changes files in the session; none reaches the world outside it. A small
+planner still answers "post my last picture on instagram" with a tool whose name looks like the
+verb (``posterize``), so a request that asks only for such effects is answered in one sentence
+before the model is asked. A clause counts when it starts with the verb, after "please", "can
+you" and the like: "my blog post", "so I can send it" and "share it with my team" inside a
+longer sentence are purposes, not orders. A verb that some tool's name or description uses (a
+plugin that uploads) is that tool's to do and is not refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tools.registry import Registry
+
+OUTSIDE = ("post", "upload", "send", "email", "e-mail", "mail", "print", "publish", "share", "tweet", "book", "order", "buy", "pay")
+CLAUSE = re.compile(r"[,;.!?]+|\s(?:and|then)\s", re.IGNORECASE)
+OPENING = re.compile(r"^(?:(?:please|pls|kindly|now|also|just|and|then|can|could|would|will|you|go|ahead)\s+)+", re.IGNORECASE)
+WORD = re.compile(r"[a-z][a-z-]*")
+
+
+def _verbs_done_by_tools(registry: Registry) -> set[str]:
+    words: set[str] = set()
+    for tool in registry:
+        words |= set(WORD.findall(f"{tool.name.replace('_', ' ')} {tool.description()}".lower()))
+    return words
+
+
+def outside_verbs(request: str, registry: Registry) -> tuple[list[str], bool]:
+    """The verbs of effects outside the session that clauses of ``request`` order and no tool of
+    ``registry`` names, and whether every clause is one of them."""
+    clauses = [OPENING.sub("", c.strip()) for c in CLAUSE.split(request) if c.strip()]
+    done = _verbs_done_by_tools(registry)
+    verbs = []
+    for clause in clauses:
+        first = (WORD.findall(clause.lower()) or [""])[0]
+        if first in OUTSIDE and first not in done:
+            verbs.append("e-mail" if first == "email" else first)
+    return list(dict.fromkeys(verbs)), bool(clauses) and len(verbs) == len(clauses)
+
+
+def _either(verbs: list[str]) -> str:
+    return verbs[0] if len(verbs) == 1 else f"{', '.join(verbs[:-1])} or {verbs[-1]}"
+
+
+def outside_only(request: str, registry: Registry) -> str | None:
+    """One sentence of refusal when every clause of ``request`` orders an effect outside the
+    session that no tool names; None otherwise (the planner plans it)."""
+    verbs, every = outside_verbs(request, registry)
+    if not every:
+        return None
+    return (f"I can't {_either(verbs)} anything: my tools make and change pictures, video and sound in this session, "
+            "and the files they make are yours to use.")
+
+
+def outside_part(request: str, registry: Registry) -> tuple[str, str] | None:
+    """For a request that orders such an effect among things a tool can do ("make a cat picture
+    and post it on instagram"): a note for the planner, to plan the rest, and the sentence the
+    reply ends with. None when there is no such clause, or nothing else."""
+    verbs, every = outside_verbs(request, registry)
+    if not verbs or every:
+        return None
+    said = _either(verbs)
+    return (f"No tool can {said}: plan the rest and leave that part out.",
+            f"I can't {said} it for you: the files are yours to {said}.")
