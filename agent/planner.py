@@ -669,7 +669,7 @@ class Planner:
                         order.append(by_label[step.label])
                         by_type.append(f"{step.label} inserted: {step.tool.name} between {', '.join(r[2:-1] for r in step.refs.values())} and {label}")
             if self.options.make_missing and any("nothing before it makes" in p for p in wiring.problems):
-                made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request)
+                made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed)
                 if made is not None:
                     maker, wiring = made
                     makes = "/".join(k.value for k in maker.tool.outputs.values())
@@ -748,19 +748,21 @@ class Planner:
         return inserted, rewired
 
     def _made_for(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
-                  consumed: frozenset[str], request: str) -> tuple[WiredStep, Wiring] | None:
+                  consumed: frozenset[str], request: str, allowed: set[str]) -> tuple[WiredStep, Wiring] | None:
         """A generator for the one required input of ``tool`` that nothing before it makes.
 
         "Make a video of rain and put this music on it", answered with the stored music and
         ``add_audio_to_video`` but no video: the tool graph's makers of a video from nothing
         (text_to_video, story_to_video) are ranked by closeness to the request and the first runs
         as a step of its own, its prompt written with the other arguments. More than one missing
-        input, or a kind no tool makes from nothing, goes back to the model as before."""
+        input, or a kind no tool makes from nothing, goes back to the model as before. Only tools
+        offered for the request are makers (make_layout was inserted under draw_layout for "draw a
+        corgi ... and post it", a request with no placement word)."""
         missing = [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
         if len(missing) != 1:
             return None
         makers = {t.name: t for t in self.registry  # no inputs at all: a mask drawn from boxes without its picture is no mask
-                  if t is not tool and not t.inputs and makes_from_nothing(t) and missing[0] in t.outputs.values()}
+                  if t is not tool and t.name in allowed and not t.inputs and makes_from_nothing(t) and missing[0] in t.outputs.values()}
         name = next((n for n in self._ranked(request) if n in makers), None)
         if name is None:
             return None

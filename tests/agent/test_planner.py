@@ -664,3 +664,13 @@ def test_a_step_names_no_more_sources_than_there_are(registry):
     first = schema["anyOf"][0]["properties"]["steps"]["anyOf"][0]["prefixItems"][0]["anyOf"]
     concat = next(o for o in first if o["properties"]["tool"].get("const") == "concat_clips")
     assert concat["properties"]["in"]["maxItems"] == 1
+
+
+def test_a_generator_for_a_missing_input_is_one_offered_for_the_request(registry, session):
+    """draw_layout under "post it on instagram" lacked a layout; make_layout, not offered without a
+    placement word, was inserted to make one. Now the problem goes back to the model."""
+    request = "draw a cute corgi in a raincoat and post it on instagram"
+    answer = {"tasks": ["draw a cute corgi in a raincoat", "post it on instagram"],
+              "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "draw_layout"}]}
+    outcome = Planner(FakeBackend([answer] * 3), registry).plan(session, request)
+    assert not outcome.ok and "nothing before it makes one" in outcome.errors[0]
