@@ -21,18 +21,19 @@ OPENING = re.compile(r"^(?:(?:please|pls|kindly|now|also|just|and|then|can|could
 WORD = re.compile(r"[a-z][a-z-]*")
 
 
-def _verbs_done_by_tools(registry: Registry) -> set[str]:
+def tool_words(registry: Registry) -> frozenset[str]:
+    """The words of the tools' names and descriptions: a verb among them is some tool's to do
+    (computed once per planner, not per request)."""
     words: set[str] = set()
     for tool in registry:
         words |= set(WORD.findall(f"{tool.name.replace('_', ' ')} {tool.description()}".lower()))
-    return words
+    return frozenset(words)
 
 
-def outside_verbs(request: str, registry: Registry) -> tuple[list[str], bool]:
-    """The verbs of effects outside the session that clauses of ``request`` order and no tool of
-    ``registry`` names, and whether every clause is one of them."""
+def outside_verbs(request: str, done: frozenset[str]) -> tuple[list[str], bool]:
+    """The verbs of effects outside the session that clauses of ``request`` order and no tool
+    (``done``: ``tool_words``) names, and whether every clause is one of them."""
     clauses = [OPENING.sub("", c.strip()) for c in CLAUSE.split(request) if c.strip()]
-    done = _verbs_done_by_tools(registry)
     verbs = []
     for clause in clauses:
         first = (WORD.findall(clause.lower()) or [""])[0]
@@ -45,23 +46,16 @@ def _either(verbs: list[str]) -> str:
     return verbs[0] if len(verbs) == 1 else f"{', '.join(verbs[:-1])} or {verbs[-1]}"
 
 
-def outside_only(request: str, registry: Registry) -> str | None:
-    """One sentence of refusal when every clause of ``request`` orders an effect outside the
-    session that no tool names; None otherwise (the planner plans it)."""
-    verbs, every = outside_verbs(request, registry)
-    if not every:
-        return None
+def refusal(verbs: list[str]) -> str:
+    """The one sentence for a request that orders only ``verbs``."""
     return (f"I can't {_either(verbs)} anything: my tools make and change pictures, video and sound in this session, "
             "and the files they make are yours to use.")
 
 
-def outside_part(request: str, registry: Registry) -> tuple[str, str] | None:
-    """For a request that orders such an effect among things a tool can do ("make a cat picture
-    and post it on instagram"): a note for the planner, to plan the rest, and the sentence the
-    reply ends with. None when there is no such clause, or nothing else."""
-    verbs, every = outside_verbs(request, registry)
-    if not verbs or every:
-        return None
+def part_left_out(verbs: list[str]) -> tuple[str, str]:
+    """For a request that orders ``verbs`` among things a tool can do ("make a cat picture and
+    post it on instagram"): the note for the planner, to plan the rest, and the sentence the
+    reply ends with."""
     said = _either(verbs)
     return (f"No tool can {said}: plan the rest and leave that part out.",
             f"I can't {said} it for you: the files are yours to {said}.")

@@ -27,7 +27,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.capabilities import outside_only, outside_part
+from agent.capabilities import outside_verbs, part_left_out, refusal, tool_words
 from agent.catalogue import (
     MAX_STEPS,
     accepted_artifacts,
@@ -325,6 +325,7 @@ class Planner:
         self.graph = build_tool_graph(registry)
         self.ranker = ranker
         self._needs, self._arity = needing_input(registry), input_arity(registry)  # the registry's, not the request's
+        self._tool_words = tool_words(registry)
         self._ranking: tuple[str, list[str]] | None = None
         self._render = (functools.partial(render_two_part_examples, tool_first=self.options.tool_first) if self.options.two_part
                         else render_examples)
@@ -381,9 +382,10 @@ class Planner:
         visible = artifacts if artifacts is not None else session.artifacts()
         notes = list(notes)
         opts = self.options
-        if opts.outside and (reason := outside_only(request, self.registry)):
-            return PlanOutcome(reply=reason)
-        part = outside_part(request, self.registry) if opts.outside else None
+        verbs, every = outside_verbs(request, self._tool_words) if opts.outside else ([], False)
+        if every:
+            return PlanOutcome(reply=refusal(verbs))
+        part = part_left_out(verbs) if verbs else None
         if part is not None:
             notes.append(part[0])
         names = [t.name for t in self.registry if not opts.offered or offered(t, request, visible)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.capabilities import outside_only, outside_part
+from agent.capabilities import outside_verbs, tool_words
 from tools.artifacts import Kind
 from tools.base import Input, Tool
 from tools.registry import Registry, load_registry
@@ -20,7 +20,8 @@ def registry() -> Registry:
     "book me a flight to Lisbon for next Tuesday", "print the poster and post it to my aunt",
 ])
 def test_orders_for_the_outside_world_are_refused(registry, request_text):
-    assert outside_only(request_text, registry).startswith("I can't ")
+    verbs, every = outside_verbs(request_text, tool_words(registry))
+    assert verbs and every
 
 
 @pytest.mark.parametrize("request_text", [
@@ -29,7 +30,7 @@ def test_orders_for_the_outside_world_are_refused(registry, request_text):
     "posterize the big one for a flat print look", "make the poster four times bigger for printing",
 ])
 def test_purposes_and_look_alike_words_are_not_refused(registry, request_text):
-    assert outside_only(request_text, registry) is None and outside_part(request_text, registry) is None
+    assert outside_verbs(request_text, tool_words(registry)) == ([], False)
 
 
 def test_a_verb_a_tool_names_is_that_tools_to_do(registry):
@@ -46,5 +47,6 @@ def test_a_verb_a_tool_names_is_that_tools_to_do(registry):
     with_plugin = Registry()
     for tool in [*registry, Uploader]:
         with_plugin.register(tool)
-    assert outside_only("upload my video to youtube", registry) is not None
-    assert outside_only("upload my video to youtube", with_plugin) is None
+    assert outside_verbs("upload my video to youtube", tool_words(registry)) == (["upload"], True)
+    assert outside_verbs("upload my video to youtube", tool_words(with_plugin)) == ([], False)
+    assert outside_verbs("paint a cat and post it on instagram", tool_words(registry)) == (["post"], False)
