@@ -12,11 +12,12 @@ plugin that uploads) is that tool's to do and is not refused.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from tools.registry import Registry
 
 OUTSIDE = ("post", "upload", "send", "email", "e-mail", "mail", "print", "publish", "share", "tweet", "book", "order", "buy", "pay")
-CLAUSE = re.compile(r"[,;.!?]+|\s(?:and|then)\s", re.IGNORECASE)
+CLAUSE = re.compile(r"([,;.!?]+|\s(?:and|then)\s)", re.IGNORECASE)
 OPENING = re.compile(r"^(?:(?:please|pls|kindly|now|also|just|and|then|can|could|would|will|you|go|ahead)\s+)+", re.IGNORECASE)
 WORD = re.compile(r"[a-z][a-z-]*")
 
@@ -30,16 +31,36 @@ def tool_words(registry: Registry) -> frozenset[str]:
     return frozenset(words)
 
 
-def outside_verbs(request: str, done: frozenset[str]) -> tuple[list[str], bool]:
-    """The verbs of effects outside the session that clauses of ``request`` order and no tool
-    (``done``: ``tool_words``) names, and whether every clause is one of them."""
-    clauses = [OPENING.sub("", c.strip()) for c in CLAUSE.split(request) if c.strip()]
-    verbs = []
-    for clause in clauses:
+class Outside(NamedTuple):
+    """What a request orders outside the session."""
+
+    verbs: list[str]
+    """the verbs no tool names, in the order the request says them ("post", "e-mail")"""
+    every: bool
+    """every clause is such an order: nothing is left to plan"""
+    rest: str
+    """the request without those clauses: what the planner is asked. Told only "leave that part
+    out", the 1.5B model still wrote "post it on instagram" as a subtask and gave it a tool."""
+
+
+def outside_verbs(request: str, done: frozenset[str]) -> Outside:
+    """The orders of ``request`` for effects outside the session that no tool (``done``:
+    ``tool_words``) names."""
+    parts = CLAUSE.split(request)  # clause, separator, clause, ...
+    verbs, kept, clauses = [], [], 0
+    for k in range(0, len(parts), 2):
+        clause = OPENING.sub("", parts[k].strip())
+        if not clause:
+            continue
+        clauses += 1
         first = (WORD.findall(clause.lower()) or [""])[0]
         if first in OUTSIDE and first not in done:
             verbs.append("e-mail" if first == "email" else first)
-    return list(dict.fromkeys(verbs)), bool(clauses) and len(verbs) == len(clauses)
+        else:
+            kept.append((parts[k - 1] if k and kept else "") + parts[k])
+    verbs = list(dict.fromkeys(verbs))
+    rest = "".join(kept).strip() if verbs else request
+    return Outside(verbs, clauses > 0 and not kept, rest)
 
 
 def _either(verbs: list[str]) -> str:

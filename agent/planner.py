@@ -382,9 +382,11 @@ class Planner:
         visible = artifacts if artifacts is not None else session.artifacts()
         notes = list(notes)
         opts = self.options
-        verbs, every = outside_verbs(request, self._tool_words) if opts.outside else ([], False)
-        if every:
-            return PlanOutcome(reply=refusal(verbs))
+        verbs: list[str] = []
+        if opts.outside:
+            verbs, every, request = outside_verbs(request, self._tool_words)
+            if every:
+                return PlanOutcome(reply=refusal(verbs))
         part = part_left_out(verbs) if verbs else None
         if part is not None:
             notes.append(part[0])

@@ -125,14 +125,6 @@ class Box(BaseModel):
         return round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height)
 
 
-PLACING = re.compile(
-    r"\b(?:left|right|above|below|beside|next to|behind|in front of|between|on top of|top|bottom|corners?|cent(?:er|re)|middle|"
-    r"near|side by side|rows?|grid|layout|box(?:es)?|arranged?|arrangement|positions?|placed?)\b",
-    re.IGNORECASE,
-)
-"""Words that place things in a picture: what a layout is for (``Tool.offered_for`` of the layout tools)."""
-
-
 class Layout(BaseModel):
     """Boxes with phrases on a canvas: the input of layout-to-image, the output of layout planning."""
 

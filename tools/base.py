@@ -147,7 +147,7 @@ class Tool:
     """The planner offers the tool for a request this finds something in, or when the conversation
     holds an artifact the tool takes; None: always. A layout places things where the request says:
     for "a jazz poster with a saxophone player" the 1.5B planner chose make_layout + layout_to_image,
-    two steps where text_to_image draws the same."""
+    two steps where text_to_image draws the same. The word lists are in ``tools.words``."""
     restyles: ClassVar[bool] = False
     """The tool changes how a picture looks as an instruction or prompt says (edit, image_to_image).
     Right after a step that draws the picture from text in the same plan, the planner folds it into

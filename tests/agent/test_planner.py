@@ -633,6 +633,42 @@ def test_layout_tools_are_offered_only_where_the_request_places_things(registry,
     assert '"make_layout"' in json.dumps(fake.calls[0].json_schema)
 
 
+def test_structure_finding_and_story_tools_are_offered_only_where_the_request_asks(registry, session):
+    """Fresh phrasings: "a red fox in fresh snow, watercolor style" was planned with canny (no
+    valid plan), "a rainy city street in anime style" with controlnet, "a cat to the left of a
+    dog" gained detect_objects, "a poster for a summer sale" plan_story. A photo in the session
+    keeps what takes it."""
+    from bench.product import ListedSession
+
+    busy = ("canny", "controlnet", "pose_map", "detect_objects", "plan_story", "story_to_video")
+
+    def offered_tools(planner_session, request):
+        fake = FakeBackend([{"cannot": "no"}])
+        Planner(fake, registry).plan(planner_session, request)
+        text = json.dumps(fake.calls[0].json_schema)
+        return {name for name in busy if f'"{name}"' in text}
+
+    for plain in ("a red fox in fresh snow, watercolor style", "generate a rainy city street at night in anime style",
+                  "paint a castle on a hill, then make a pencil sketch version of it", "make a poster for a summer sale"):
+        assert offered_tools(session, plain) == set(), plain
+    assert offered_tools(session, "draw a dancer, then a robot in the same pose") == {"canny", "controlnet", "pose_map"}
+    assert offered_tools(session, "a street scene; then find the cars in it") == {"detect_objects", "plan_story", "story_to_video"}
+    photo = ListedSession(["image-1 import: pencil sketch of a castle"])
+    assert offered_tools(photo, "turn this into a realistic photo") == {"canny", "controlnet", "pose_map", "detect_objects"}
+
+
+def test_the_planner_is_not_asked_for_what_no_tool_does(registry, session):
+    """draw_and_post: told "leave that part out", the model still wrote "post it on instagram" as a
+    subtask and gave it a tool; now it is asked only to draw, and the reply says what it left out."""
+    fake = FakeBackend([{"tasks": ["draw a cute corgi in a raincoat"], "steps": [{"tool": "text_to_image"}]},
+                        {"s1": {"prompt": "a cute corgi in a raincoat"}}])
+    outcome = Planner(fake, registry).plan(session, "draw a cute corgi in a raincoat and post it on instagram")
+    asked = fake.calls[0].messages[-1].content
+    assert "draw a cute corgi in a raincoat" in asked and "instagram" not in asked
+    assert "No tool can post" in asked
+    assert outcome.ok and outcome.reply.endswith("I can't post it for you: the files are yours to post.")
+
+
 def test_a_restyle_of_the_picture_the_plan_just_drew_is_folded_into_its_prompt(registry, session):
     """lighthouse#1: "paint a lighthouse on a rocky cliff at sunset, oil painting style" became
     text_to_image and then edit to restyle it. One generation can draw the style; versions asked

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Size, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
+from tools.words import FOLLOWING
 
 MAX_SIDE = 8192
 """The largest side a parameter may name; the pixel budget (``Limits.max_pixels``) is what bounds
@@ -178,6 +179,7 @@ class CannyEdges(Tool):
     """Canny edge map of an image (white edges on black), the usual ControlNet condition."""
 
     name = "canny"
+    offered_for = FOLLOWING
     inputs = {"image": Input(Kind.IMAGE)}
     outputs = {"image": Kind.IMAGE}
 

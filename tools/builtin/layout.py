@@ -7,9 +7,10 @@ import colorsys
 from PIL import Image, ImageDraw, ImageFilter
 from pydantic import Field, model_validator
 
-from tools.artifacts import PLACING, ArtifactHandle, Box, Kind, Layout
+from tools.artifacts import ArtifactHandle, Box, Kind, Layout
 from tools.base import Input, Size, Tool, ToolContext, ToolParams
 from tools.errors import ToolFailure
+from tools.words import PLACING
 
 
 class MakeLayout(Tool):

