@@ -663,7 +663,7 @@ class Planner:
                 known = newest_first(tool, known, visible)
             wiring = wire(tool, known, earlier, label, frozenset(consumed))
             if wiring.unplaced and self.options.bridge:
-                bridged = self._bridge(tool, known, wiring, earlier, label, frozenset(consumed), request)
+                bridged = self._bridge(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed)
                 if bridged is not None:
                     inserted, wiring = bridged
                     for step in inserted:
@@ -686,9 +686,9 @@ class Planner:
             # a source beyond the tool's inputs of its kind is left out, and the plan says so
             by_type += [f"{note}: left out" for note in wiring.extra]
             if any("nothing before it makes" in p for p in wiring.problems):
-                problems.extend(self._chain_hint(tool, order))
+                problems.extend(self._chain_hint(tool, order, allowed))
             for source in wiring.unplaced:
-                if hint := self._replacement_hint(tool, source, label):
+                if hint := self._replacement_hint(tool, source, label, allowed):
                     problems.append(hint)
             if self.options.provenance:
                 by_type += [f"{label}.{note}" for note in with_own_picture(tool, wiring.args, visible, request)]
@@ -715,7 +715,7 @@ class Planner:
                 and set(maker.outputs.values()) == {Kind.IMAGE} and not IN_TURN.search(request))
 
     def _bridge(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
-                consumed: frozenset[str], request: str) -> tuple[list[WiredStep], Wiring] | None:
+                consumed: frozenset[str], request: str, allowed: set[str]) -> tuple[list[WiredStep], Wiring] | None:
         """A source of the wrong kind, joined to ``tool`` through one converter from the tool graph.
 
         "s2 (audio_effects) takes audio, but s1 is video": the converter is a tool that takes what
@@ -724,6 +724,8 @@ class Planner:
         the plan says so. A source nothing converts is left out when the tool can run without it
         (a picture "to go with" a speech clip is drawn from its prompt), and the plan says that
         too; when the tool would then lack a required input the problem goes back to the model.
+        Converters are tools offered for the request: detect_objects was put between text_to_image
+        and layout_to_image for "a cat sitting to the left of a dog", which asks to find nothing.
         """
         free = Counter(spec.kind for name, spec in tool.inputs.items() if name not in wiring.args)
         # no converter's text is an address: an image is never "turned into" a download's URL
@@ -734,7 +736,7 @@ class Planner:
         replaced = list(known)
         for source in wiring.unplaced:
             kinds = set(source.kinds())
-            fits = [t for t in self.registry if set(t.outputs.values()) & set(+free) and _takes_only(t, kinds)]
+            fits = [t for t in self.registry if t.name in allowed and set(t.outputs.values()) & set(+free) and _takes_only(t, kinds)]
             converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name)) if fits else None
             step_id = f"{label}_{converter.name}"[:46] + (f"_{len(inserted) + 1}" if inserted else "") if converter else ""
             joined = wire(converter, [source], [], step_id) if converter else None
@@ -774,15 +776,16 @@ class Planner:
         rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
         return None if rewired.problems else (maker, rewired)
 
-    def _chain_hint(self, tool: type[Tool], order: list[Source]) -> list[str]:
-        """Chains that make a missing kind, those starting from an artifact the user has first."""
+    def _chain_hint(self, tool: type[Tool], order: list[Source], allowed: set[str]) -> list[str]:
+        """Chains of offered tools that make a missing kind, those starting from an artifact the
+        user has first."""
         available = {k for s in order for k in s.kinds()} | {Kind.TEXT}
         media = {k for s in order for k in s.kinds()} - {Kind.TEXT}
         hints = []
         for spec in tool.inputs.values():
             if spec.optional or spec.kind in available:
                 continue
-            chains = search(self.graph, available, spec.kind, max_steps=2, limit=6)
+            chains = [c for c in search(self.graph, available, spec.kind, max_steps=2, limit=12) if set(c.tools) <= allowed][:6]
 
             def uses_media(chain: object) -> bool:
                 first = self.registry.get(chain.tools[0])  # type: ignore[attr-defined]
@@ -793,13 +796,13 @@ class Planner:
                 hints.append(f"add a step before it that makes {spec.kind.value}: {' or '.join(str(c) for c in chains)}")
         return hints
 
-    def _replacement_hint(self, tool: type[Tool], source: Source, label: str) -> str | None:
+    def _replacement_hint(self, tool: type[Tool], source: Source, label: str, allowed: set[str]) -> str | None:
         """Tools that take what ``source`` is and make what ``tool`` makes: the typed neighbours of
         the model's choice on the tool graph, closest names first."""
         kinds, makes = set(source.kinds()), set(tool.outputs.values())
         fits = [
             t.name for t in self.registry
-            if t.name != tool.name and set(t.outputs.values()) & makes
+            if t.name != tool.name and t.name in allowed and set(t.outputs.values()) & makes
             and ({s.kind for s in t.inputs.values()} | ({Kind.TEXT} if text_slots(t) else set())) & kinds
         ]
         if not fits:

@@ -710,3 +710,21 @@ def test_a_generator_for_a_missing_input_is_one_offered_for_the_request(registry
               "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "draw_layout"}]}
     outcome = Planner(FakeBackend([answer] * 3), registry).plan(session, request)
     assert not outcome.ok and "nothing before it makes one" in outcome.errors[0]
+
+
+def test_converters_and_hints_are_tools_offered_for_the_request(registry, session):
+    """cat_left_of_dog: text_to_image then layout_to_image from its picture; detect_objects (the
+    picture's boxes) was inserted between them for a request that asks to find nothing. Now no
+    converter is inserted, and the problem sent back names only the layout tools it offers."""
+    answer = {"tasks": ["the cat sitting to the left of the dog on a sofa"],
+              "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "layout_to_image"}]}
+    outcome = Planner(FakeBackend([answer] * 3), registry).plan(session, "a cat sitting to the left of a dog on a sofa")
+    assert not outcome.ok and "detect_objects" not in outcome.errors[0]
+    assert "add a step before it that makes layout: make_layout or plan_layout" in outcome.errors[0]
+
+    def prompts(messages, schema):
+        return {label: {"prompt": "a cat to the left of a dog"} if "prompt" in json.dumps(spec) else {}
+                for label, spec in schema["properties"].items()}
+
+    outcome = Planner(FakeBackend([answer, prompts]), registry).plan(session, "a cat to the left of a dog; find the cat")
+    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["text_to_image", "detect_objects", "layout_to_image"]
