@@ -622,6 +622,7 @@ class Planner:
         if problems:
             raise ValueError("; ".join(problems))
         named = {x for _, _, sources in raw for x in sources}
+        uses = Counter(x for _, _, sources in raw for x in set(sources))  # how many steps name each source
         consumed: set[str] = set(named)
         meant = meant_instead(visible, request, named) if self.options.provenance else {}
         steps: list[WiredStep] = []
@@ -682,6 +683,17 @@ class Planner:
                     by_label[maker.label] = Source(maker.label, tuple(maker.tool.outputs.items()))
                     order.append(by_label[maker.label])
                     by_type.append(f"{maker.label} inserted: {label} needs {makes} and nothing before it makes it")
+                elif len(wiring.unplaced) == 1 and uses[wiring.unplaced[0].label] == 1:
+                    at = next((i for i, step in enumerate(steps) if step.label == wiring.unplaced[0].label), None)
+                    remade = self._remade(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed,
+                                          steps[at] if at is not None else None)
+                    if remade is not None:
+                        swapped, wiring = remade
+                        by_type.append(f"{swapped.label} ({steps[at].tool.name}) makes what {label} ({tool.name}) cannot take: "
+                                       f"{swapped.tool.name} instead")
+                        steps[at] = swapped
+                        by_label[swapped.label] = Source(swapped.label, tuple(swapped.tool.outputs.items()))
+                        order[:] = [by_label[swapped.label] if o.label == swapped.label else o for o in order]
             problems += wiring.problems
             # a source beyond the tool's inputs of its kind is left out, and the plan says so
             by_type += [f"{note}: left out" for note in wiring.extra]
@@ -764,17 +776,40 @@ class Planner:
         input, or a kind no tool makes from nothing, goes back to the model as before. Only tools
         offered for the request are makers (make_layout was inserted under draw_layout for "draw a
         corgi ... and post it", a request with no placement word)."""
+        found = self._maker(tool, wiring, request, allowed)
+        if found is None:
+            return None
+        maker = WiredStep(f"{label}_{found.name}"[:46], found, {}, {})
+        rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
+        return None if rewired.problems else (maker, rewired)
+
+    def _maker(self, tool: type[Tool], wiring: Wiring, request: str, allowed: set[str]) -> type[Tool] | None:
+        """The offered generator closest to the request of the one required input ``tool`` lacks."""
         missing = [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
         if len(missing) != 1:
             return None
         makers = {t.name: t for t in self.registry  # no inputs at all: a mask drawn from boxes without its picture is no mask
                   if t is not tool and t.name in allowed and not t.inputs and makes_from_nothing(t) and missing[0] in t.outputs.values()}
         name = next((n for n in self._ranked(request) if n in makers), None)
-        if name is None:
+        return makers[name] if name is not None else None
+
+    def _remade(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
+                consumed: frozenset[str], request: str, allowed: set[str], generator: WiredStep | None) -> tuple[WiredStep, Wiring] | None:
+        """``generator``, the step that makes the one source ``tool`` cannot take, swapped for the
+        generator of what ``tool`` lacks. "a cat sitting to the left of a dog" was text_to_image,
+        then layout_to_image of its picture, three times over: the picture was meant to be the
+        layout, so s1 plans the layout instead (no step inserted, no picture drawn twice). Only a
+        layout, a plan of a picture, replaces a generator: "make a video and upscale it" has asked
+        for the video, and goes back to the model."""
+        if generator is None or len(wiring.unplaced) != 1 or not makes_from_nothing(generator.tool):
             return None
-        maker = WiredStep(f"{label}_{name}"[:46], makers[name], {}, {})
-        rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
-        return None if rewired.problems else (maker, rewired)
+        found = self._maker(tool, wiring, request, allowed)
+        if found is None or set(found.outputs.values()) != {Kind.LAYOUT}:  # a video asked for is not a layout's sketch
+            return None
+        swapped = WiredStep(generator.label, found, {}, {})
+        source = Source(generator.label, tuple(found.outputs.items()))
+        rewired = wire(tool, [source if k is wiring.unplaced[0] else k for k in known], earlier, label, consumed)
+        return None if rewired.problems else (swapped, rewired)
 
     def _chain_hint(self, tool: type[Tool], order: list[Source], allowed: set[str]) -> list[str]:
         """Chains of offered tools that make a missing kind, those starting from an artifact the

@@ -714,11 +714,14 @@ def test_a_generator_for_a_missing_input_is_one_offered_for_the_request(registry
 
 def test_converters_and_hints_are_tools_offered_for_the_request(registry, session):
     """cat_left_of_dog: text_to_image then layout_to_image from its picture; detect_objects (the
-    picture's boxes) was inserted between them for a request that asks to find nothing. Now no
-    converter is inserted, and the problem sent back names only the layout tools it offers."""
+    picture's boxes) was inserted between them for a request that asks to find nothing. No
+    converter the request does not offer is inserted, and a problem sent back names only offered
+    tools; the picture step meant to make the layout plans it instead."""
     answer = {"tasks": ["the cat sitting to the left of the dog on a sofa"],
               "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "layout_to_image"}]}
-    outcome = Planner(FakeBackend([answer] * 3), registry).plan(session, "a cat sitting to the left of a dog on a sofa")
+    restyled = {"tasks": ["the cat", "the style", "the layout"],
+                "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "upscale"}, {"in": ["s2"], "tool": "layout_to_image"}]}
+    outcome = Planner(FakeBackend([restyled] * 3), registry).plan(session, "a cat sitting to the left of a dog on a sofa")
     assert not outcome.ok and "detect_objects" not in outcome.errors[0]
     assert "add a step before it that makes layout: make_layout or plan_layout" in outcome.errors[0]
 
@@ -728,3 +731,8 @@ def test_converters_and_hints_are_tools_offered_for_the_request(registry, sessio
 
     outcome = Planner(FakeBackend([answer, prompts]), registry).plan(session, "a cat to the left of a dog; find the cat")
     assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["text_to_image", "detect_objects", "layout_to_image"]
+    shown = []
+    outcome = Planner(FakeBackend([answer]), registry).plan(session, "a cat sitting to the left of a dog on a sofa", on_structure=shown.extend)
+    assert [(label, tool) for label, tool, _ in shown] in ([("s1", "plan_layout"), ("s2", "layout_to_image")],
+                                                           [("s1", "make_layout"), ("s2", "layout_to_image")]), shown
+    assert f"s1 (text_to_image) makes what s2 (layout_to_image) cannot take: {shown[0][1]} instead" in outcome.by_type
