@@ -47,7 +47,7 @@ fi
 # opencv-python-headless; keep the headless build (same API, no X11/GL libraries needed).
 if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
   .venv/bin/python -m pip uninstall -q -y opencv-python
-  "${PIP[@]}" --force-reinstall --no-deps "opencv-python-headless>=4.9"
+  "${PIP[@]}" --force-reinstall --no-deps "opencv-python-headless>=4.9,<5"
 fi
 if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ]; then
   # Join the parts once into the user cache and verify the sha256 (reused afterwards).
