@@ -685,8 +685,8 @@ class Planner:
                     by_type.append(f"{maker.label} inserted: {label} needs {makes} and nothing before it makes it")
                 elif len(wiring.unplaced) == 1 and uses[wiring.unplaced[0].label] == 1:
                     at = next((i for i, step in enumerate(steps) if step.label == wiring.unplaced[0].label), None)
-                    remade = self._remade(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed,
-                                          steps[at] if at is not None else None)
+                    remade = None if at is None else self._remade(tool, known, wiring, earlier, label, frozenset(consumed),
+                                                                  request, allowed, steps[at])
                     if remade is not None:
                         swapped, wiring = remade
                         by_type.append(f"{swapped.label} ({steps[at].tool.name}) makes what {label} ({tool.name}) cannot take: "
@@ -794,14 +794,14 @@ class Planner:
         return makers[name] if name is not None else None
 
     def _remade(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
-                consumed: frozenset[str], request: str, allowed: set[str], generator: WiredStep | None) -> tuple[WiredStep, Wiring] | None:
+                consumed: frozenset[str], request: str, allowed: set[str], generator: WiredStep) -> tuple[WiredStep, Wiring] | None:
         """``generator``, the step that makes the one source ``tool`` cannot take, swapped for the
         generator of what ``tool`` lacks. "a cat sitting to the left of a dog" was text_to_image,
         then layout_to_image of its picture, three times over: the picture was meant to be the
         layout, so s1 plans the layout instead (no step inserted, no picture drawn twice). Only a
         layout, a plan of a picture, replaces a generator: "make a video and upscale it" has asked
         for the video, and goes back to the model."""
-        if generator is None or len(wiring.unplaced) != 1 or not makes_from_nothing(generator.tool):
+        if len(wiring.unplaced) != 1 or not makes_from_nothing(generator.tool):
             return None
         found = self._maker(tool, wiring, request, allowed)
         if found is None or set(found.outputs.values()) != {Kind.LAYOUT}:  # a video asked for is not a layout's sketch
