@@ -40,6 +40,7 @@ from tools.llm.layout import (
     LayoutExample,
     LayoutPlan,
     PlannedBox,
+    PlannedObject,
     check_plan,
     normalize_name,
     plan_layout,
@@ -241,32 +242,36 @@ def rescore(path: Path, data: Path) -> dict:
 
 
 # -- LayoutGPT's own rules (the ones its published numbers use) --------------------------------
-_ARTICLE = re.compile(r"^(a|an|the)\s+")
 LGPT_RELATION = {"left": "left of", "right": "right of", "top": "above", "bottom": "below"}
 
 
-def _lgpt_name(name: str) -> str:
-    return _ARTICLE.sub("", name.lower().strip())
+def _lgpt_category(phrase: str, gold: list) -> str:
+    """A planned phrase as ``eval_counting_layout.py`` files it: under the last gold category that
+    contains it or that it contains, after its ``lstrip("a ").lstrip("an ").lstrip("the ")`` (which
+    strips leading *characters*, not words: kept as is, for figures comparable with the paper's)."""
+    category = phrase
+    for name, _ in gold:
+        stripped = category.lstrip("a ").lstrip("an ").lstrip("the ")
+        if stripped in name or name in stripped:
+            category = name
+    return category
 
 
 def layoutgpt_counting(record: dict, plan: LayoutPlan) -> bool:
-    """``eval_counting_layout.py``: a planned box counts for a gold category when one name contains
-    the other (lower case, leading article dropped); every gold category needs exactly its count,
-    other categories are not penalised. Comparison prompts ("the number of X is more than that
-    of Y"): X exactly as stated, and Y at least one and fewer (more) than X."""
-    names = [_lgpt_name(b.phrase) for b in plan.boxes]
-
-    def count(category: str) -> int:
-        gold = _lgpt_name(category)
-        return sum(gold in n or n in gold for n in names)
-
+    """``eval_counting_layout.py``: each planned box is filed under a gold category by name
+    containment; every gold category needs exactly its count, other categories are not penalised.
+    Comparison prompts ("the number of X is more than that of Y", "the same number of Y"): X
+    exactly as stated, and Y's count on the same side of X's as the gold's (equal when the gold
+    counts are equal)."""
     gold = record["num_object"]
+    have = Counter(_lgpt_category(b.phrase, gold) for b in plan.boxes)
     if record.get("sub-type") == "comparison" and len(gold) == 2:
-        (first, n1), (second, _) = gold
-        c1, c2 = count(first), count(second)
-        more = "more than" in record["prompt"]
-        return c1 == n1 and c2 >= 1 and (c1 > c2 if more else c1 < c2)
-    return all(count(name) == n for name, n in gold)
+        (first, n1), (second, n2) = gold
+        c1, c2 = have[first], have[second]
+        if n1 == n2:
+            return c1 == c2 == n1
+        return c1 == n1 and (n1 - n2) * (c1 - c2) > 0
+    return all(have[name] == n for name, n in gold)
 
 
 def _lgpt_relation(subject: PlannedBox, obj: PlannedBox) -> str:
@@ -347,20 +352,30 @@ def run_layout(data: Path, examples_from: Path | None, *, backend: object, n: in
                      "attempts": trace.attempts if trace else attempts, "problems": trace.problems if trace else [], "error": error,
                      "completion_tokens": trace.completion_tokens if trace else None,
                      "boxes": [b.model_dump() for b in plan.boxes] if plan else None}
-        if counting:
-            row["layoutgpt"] = plan is not None and layoutgpt_counting(record, plan)
-            row["strict"] = plan is not None and counting_strict(record, plan)
-        else:
-            row["layoutgpt"] = plan is not None and layoutgpt_spatial(record, plan)
-            row["sign_only"] = plan is not None and layoutgpt_spatial(record, plan, rule="sign")
+        row.update(layoutgpt_scores(record, plan))
         rows.append(row)
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"[{done}/{len(scored)}] {'ok ' if row['layoutgpt'] else 'BAD'} {seconds:5.1f}s x{row['attempts']} {record['prompt']}",
               file=sys.stderr, flush=True)
+    summary = {"examples": len(examples), "pool": len(pool), **layout_summary(rows, counting=counting)}
+    out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def layoutgpt_scores(record: dict, plan: LayoutPlan | None) -> dict[str, bool]:
+    """One request's marks by LayoutGPT's rules (an unplanned request is wrong by every rule)."""
+    if "num_object" in record:
+        return {"layoutgpt": plan is not None and layoutgpt_counting(record, plan),
+                "strict": plan is not None and counting_strict(record, plan)}
+    return {"layoutgpt": plan is not None and layoutgpt_spatial(record, plan),
+            "sign_only": plan is not None and layoutgpt_spatial(record, plan, rule="sign")}
+
+
+def layout_summary(rows: list[dict], *, counting: bool) -> dict:
     latencies = sorted(r["seconds"] for r in rows)
     summary = {
-        "task": "counting" if counting else "spatial", "n": len(rows), "examples": len(examples), "pool": len(pool),
+        "task": "counting" if counting else "spatial", "n": len(rows),
         "layoutgpt_accuracy": round(100 * sum(r["layoutgpt"] for r in rows) / max(1, len(rows)), 1),
         "unplanned": sum(r["boxes"] is None for r in rows),
         "median_s": round(statistics.median(latencies), 2) if latencies else None,
@@ -368,8 +383,23 @@ def run_layout(data: Path, examples_from: Path | None, *, backend: object, n: in
     }
     key = "strict" if counting else "sign_only"
     summary[f"{key}_accuracy"] = round(100 * sum(r[key] for r in rows) / max(1, len(rows)), 1)
-    out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def rescore_layout(path: Path, data: Path) -> dict:
+    """Re-mark a JSONL written by ``run_layout`` from its stored boxes (no model): a fix to a
+    scoring rule then applies to runs already made."""
+    records = {r["id"]: r for r in load(data)}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for row in rows:
+        record = records[row["id"]]
+        plan = None
+        if row["boxes"] is not None:
+            counts = Counter(b["phrase"] for b in row["boxes"])
+            plan = LayoutPlan(objects=[PlannedObject(name=n, count=c) for n, c in counts.items()], relations=[],
+                              boxes=[PlannedBox.model_validate(b) for b in row["boxes"]])
+        row.update(layoutgpt_scores(record, plan))
+    return layout_summary(rows, counting="num_object" in next(iter(records.values())))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,11 +146,16 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
 @click.option("--attempts", default=3, show_default=True)
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL with the planned boxes (default: bench-results/layout-<time>.jsonl).")
+@click.option("--rescore", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Only re-mark this earlier --out file from its stored boxes (no model).")
 def layout(data: Path | None, examples_from: Path | None, limit: int, planner: str | None, k: int, attempts: int, seed: int,
-           out: Path | None) -> None:
+           out: Path | None, rescore: Path | None) -> None:
     """NSR-1K layouts scored by LayoutGPT's rules (counting; spatial with the 45-degree rule; sign-only beside it)."""
     nsr = harness("nsr1k")
     data = data or eval_dir() / "layout" / "nsr1k_spatial_dev.jsonl"
+    if rescore:
+        click.echo(json.dumps(nsr.rescore_layout(rescore, data), indent=2))
+        return
     path = _out(out, "layout")
     summary = nsr.run_layout(data, examples_from, backend=get_backend(planner), n=limit or None, k=k, attempts=attempts,
                              seed=seed, out=path)

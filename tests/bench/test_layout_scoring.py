@@ -22,10 +22,29 @@ def test_counting_maps_names_by_containment_and_ignores_other_categories():
 
 
 def test_comparison_prompts_use_the_relative_rule():
-    record = {"num_object": [["bed", 1], ["cat", 1]], "sub-type": "comparison",
+    record = {"num_object": [["bed", 1], ["cat", 2]], "sub-type": "comparison",
               "prompt": "one bed and a few cats, the number of bed is less than that of cats"}
-    assert layoutgpt_counting(record, _plan(("bed", 0, 30, 60, 60), ("cat", 0, 0, 10, 10), ("cat", 20, 0, 30, 10)))
-    assert not layoutgpt_counting(record, _plan(("bed", 0, 30, 60, 60), ("cat", 0, 0, 10, 10)))
+    bed, cat = ("bed", 0, 30, 60, 60), ("cat", 0, 0, 10, 10)
+    assert layoutgpt_counting(record, _plan(bed, cat, cat))
+    assert layoutgpt_counting(record, _plan(bed, cat, cat, cat)), "any count on the gold's side of the first"
+    assert not layoutgpt_counting(record, _plan(bed, cat))
+    assert not layoutgpt_counting(record, _plan(bed, bed, cat, cat, cat)), "the first object's count is exact"
+
+
+def test_equal_comparisons_need_both_counts_equal_to_the_stated_one():
+    # LayoutGPT's eval_counting_layout.py: "equal cases" need gold and planned counts all equal
+    record = {"num_object": [["bed", 1], ["dog", 1]], "sub-type": "comparison",
+              "prompt": "there are one bed along with the equal number of dog"}
+    bed, dog = ("bed", 0, 30, 60, 60), ("dog", 0, 0, 10, 10)
+    assert layoutgpt_counting(record, _plan(bed, dog))
+    assert not layoutgpt_counting(record, _plan(bed, dog, dog))
+
+
+def test_counting_strips_leading_characters_as_layoutgpt_does():
+    # lstrip("the ") strips characters: "hat" becomes "at", which is inside "cat"; kept for comparability
+    record = {"num_object": [["cat", 1]], "prompt": "one cat"}
+    assert layoutgpt_counting(record, _plan(("hat", 0, 0, 10, 10)))
+    assert not layoutgpt_counting(record, _plan(("dog", 0, 0, 10, 10)))
 
 
 def test_spatial_needs_the_offset_within_45_degrees_and_sign_only_is_lenient():
