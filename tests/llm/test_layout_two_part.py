@@ -69,16 +69,47 @@ def test_placement_orders_rows_and_columns_by_the_relations():
     assert check_plan(LayoutPlan(objects=head.objects, relations=head.relations, boxes=boxes)) == []
 
 
-def test_relations_that_contradict_each_other_are_still_an_error():
-    import pytest
+def test_a_relation_that_contradicts_the_ones_before_it_is_dropped_and_said():
+    """"A metal table holding two donuts" was declared "table above donut" and "donut above
+    table": no placement holds both, and the user got no layout at all."""
+    head = {"objects": [{"name": "donut", "count": 2}, {"name": "table", "count": 1}],
+            "relations": [{"subject": "donut", "relation": "above", "object": "table"}, {"subject": "table", "relation": "above", "object": "donut"}]}
+    bad = {"boxes": [_box("donut", 1, 2, 2, 10, 10), _box("donut", 2, 2, 2, 10, 10), _box("table", 1, 2, 2, 10, 10)]}
+    layout, answer = plan_layout(FakeBackend([head, bad, bad]), "a metal table holding two donuts")
+    assert [b.phrase for b in layout.boxes] == ["donut", "donut", "table"]
+    assert [(r.subject, r.object) for r in answer.value.relations] == [("donut", "table")]
+    donuts, table = layout.boxes[:2], layout.boxes[2]
+    assert all(d.box[3] <= table.box[1] for d in donuts), "the relation kept holds: donuts above the table"
+    assert answer.trace.problems[-1] == "dropped 'table above donut': it contradicts the relations kept"
 
-    from tools.llm.structured import RoleError
 
-    head = {"objects": [{"name": "cat", "count": 1}, {"name": "dog", "count": 1}],
-            "relations": [{"subject": "cat", "relation": "left of", "object": "dog"}, {"subject": "dog", "relation": "left of", "object": "cat"}]}
-    bad = {"boxes": [_box("cat", 1, 2, 2, 10, 10), _box("dog", 1, 2, 2, 10, 10)]}
-    with pytest.raises(RoleError, match="cannot all hold"):
-        plan_layout(FakeBackend([head, bad, bad]), "a cat left of a dog left of the cat")
+def test_counts_that_break_a_stated_comparison_are_sent_back():
+    """"two beds ... the number of beds is more than that of chairs" was declared chair 3."""
+    wrong = {"objects": [{"name": "bed", "count": 2}, {"name": "chair", "count": 3}], "relations": []}
+    right = {"objects": [{"name": "bed", "count": 2}, {"name": "chair", "count": 1}], "relations": []}
+    boxes = {"boxes": [_box("bed", 1, 2, 30, 20, 60), _box("bed", 2, 24, 30, 42, 60), _box("chair", 1, 46, 30, 60, 60)]}
+    fake = FakeBackend([wrong, right, boxes])
+    layout, answer = plan_layout(fake, "a picture of two beds along with a few chairs, the number of beds is more than that of chairs")
+    assert [b.phrase for b in layout.boxes] == ["bed", "bed", "chair"] and answer.trace.attempts == 3
+    assert "more bed than chair" in fake.calls[1].last_text and "give chair a count below 2" in fake.calls[1].last_text
+
+
+def test_comparisons_are_read_from_the_request_words():
+    from tools.llm.layout import comparison_problems
+
+    def head(**counts):
+        return LayoutHead.model_validate({"objects": [{"name": n.replace("_", " "), "count": c} for n, c in counts.items()], "relations": []})
+
+    assert comparison_problems("one cat together with the equal number of chair", head(cat=1, chair=2))
+    assert not comparison_problems("one cat together with the equal number of chair", head(cat=1, chair=1))
+    assert comparison_problems("one car with a few traffic lights, the number of car is less than that of traffic lights",
+                               head(car=1, traffic_light=1))
+    assert not comparison_problems("one car with a few traffic lights, the number of car is less than that of traffic lights",
+                                   head(car=1, traffic_light=3))
+    assert comparison_problems("more cats than dogs on a sofa", head(cat=2, dog=2, sofa=1))
+    assert not comparison_problems("more cats than dogs on a sofa", head(cat=3, dog=2, sofa=1))
+    assert "give cat a count above 1" in comparison_problems("more cats than dogs", head(cat=1, dog=1))[0]
+    assert not comparison_problems("two cats and a dog", head(cat=2, dog=1))
 
 
 def test_a_relation_naming_an_undeclared_object_is_dropped_when_boxes_are_placed():

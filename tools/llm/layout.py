@@ -186,6 +186,58 @@ def _hint(relation: str) -> str:
             "next to": "beside (same height, different x from)"}[relation]
 
 
+# -- comparisons the request states --------------------------------------------------------------
+# "the number of beds is more than that of chairs", "more cats than dogs", "the same number of
+# chairs": the counts the model declares must keep them (it declared chair 3 for "two beds ...
+# more than that of chairs"). Each comparison is (first, sign, second): count(first) - count(second)
+# has that sign (0: equal).
+_NOUN = r"([a-z][a-z ]*?)"
+_END = r"(?=[,.;!]|$| (?:and|on|in|at|with|near|beside|by|under|around|are|is|sitting|standing)\b)"
+_MORE, _LESS = r"(?:more|greater|larger|higher)", r"(?:less|fewer|smaller|lower)"
+_COMPARISONS = [
+    (re.compile(rf"number of {_NOUN} is {_MORE} than (?:that of |the number of )?{_NOUN}{_END}"), 1),
+    (re.compile(rf"number of {_NOUN} is {_LESS} than (?:that of |the number of )?{_NOUN}{_END}"), -1),
+    (re.compile(rf"\b{_MORE} {_NOUN} than {_NOUN}{_END}"), 1),
+    (re.compile(rf"\b{_LESS} {_NOUN} than {_NOUN}{_END}"), -1),
+]
+_SAME = re.compile(rf"(?:same|equal) number of {_NOUN}{_END}")
+
+
+def _declared(phrase: str, names: Sequence[str]) -> str | None:
+    """The declared object a phrase of the request names ("cats" -> "cat", "traffic lights")."""
+    wanted = normalize_name(phrase)
+    return next((n for n in names if n == wanted), None) or next((n for n in names if n in wanted or wanted in n), None)
+
+
+def comparison_problems(request: str, head: LayoutHead | LayoutPlan) -> list[str]:
+    """Counts that break a comparison the request states, worded for the model."""
+    text = " ".join(request.lower().split())
+    names = [normalize_name(o.name) for o in head.objects]
+    count = {normalize_name(o.name): o.count for o in head.objects}
+    stated: list[tuple[str, int, str]] = []
+    for pattern, sign in _COMPARISONS:
+        for match in pattern.finditer(text):
+            first, second = _declared(match.group(1), names), _declared(match.group(2), names)
+            if first and second and first != second:
+                stated.append((first, sign, second))
+    for match in _SAME.finditer(text):
+        second = _declared(match.group(1), names)
+        others = [n for n in names if n != second]
+        if second and len(others) == 1:
+            stated.append((others[0], 0, second))
+    problems = []
+    for first, sign, second in stated:
+        difference = count[first] - count[second]
+        if (difference > 0) - (difference < 0) != sign:
+            word, bound = {1: ("more", "below"), -1: ("fewer", "above"), 0: ("as many", "equal to")}[sign]
+            than = "as" if sign == 0 else "than"
+            fix = (f"give {first} a count above {count[second]}" if sign == 1 and count[first] == 1
+                   else f"give {second} a count {bound} {count[first]}")
+            problems.append(f"the request asks for {word} {first} {than} {second}, but {first} has count {count[first]} and "
+                            f"{second} {count[second]}: {fix}")
+    return problems
+
+
 # -- in-context examples -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LayoutExample:
@@ -346,6 +398,23 @@ def place(head: LayoutHead) -> list[PlannedBox]:
     return boxes
 
 
+def placed_plan(objects: Sequence[PlannedObject], relations: Sequence[Relation]) -> tuple[LayoutPlan, list[Relation]]:
+    """A plan placed from ``relations``, and the relations left out because they contradict the
+    ones before them ("table above donut" and "donut above table"): a layout with every count and
+    most relations beats none. Each relation is kept, in the order declared, while a placement
+    still satisfies every relation kept."""
+    kept: list[Relation] = []
+    dropped: list[Relation] = []
+    for relation in relations:
+        trial = LayoutHead(objects=list(objects), relations=[*kept, relation])
+        if check_plan(LayoutPlan(objects=trial.objects, relations=trial.relations, boxes=place(trial))):
+            dropped.append(relation)
+        else:
+            kept.append(relation)
+    head = LayoutHead(objects=list(objects), relations=kept)
+    return LayoutPlan(objects=head.objects, relations=kept, boxes=place(head)), dropped
+
+
 def plan_layout(
     backend: LLMBackend,
     request: str,
@@ -369,7 +438,7 @@ def plan_layout(
     chosen = default_examples() if examples is None else examples
     messages = messages_for(request, chosen)
     first = ask(backend, messages, LayoutPlan, role="plan_layout", parse=_read_head, schema=head_schema(),
-                attempts=attempts, max_tokens=300, seed=seed)
+                check=lambda head: comparison_problems(request, head), attempts=attempts, max_tokens=300, seed=seed)
     if isinstance(first.value, LayoutPlan):
         return first.value.to_layout(width, height, caption=request), first
     head: LayoutHead = first.value
@@ -388,14 +457,12 @@ def plan_layout(
         # the model's boxes failed the check: place them from its own objects and relations (a
         # relation naming an object it did not declare, "cow 1" or "room", cannot be drawn: dropped)
         declared = {normalize_name(o.name) for o in head.objects}
-        kept = [r for r in head.relations if normalize_name(r.subject) in declared and normalize_name(r.object) in declared]
-        head = LayoutHead(objects=head.objects, relations=kept)
-        plan = LayoutPlan(objects=head.objects, relations=kept, boxes=place(head))
-        if problems := check_plan(plan):  # contradictory relations: nothing can satisfy them
-            raise RoleError("plan_layout", [*exc.problems, f"the declared relations cannot all hold: {'; '.join(problems)}"], exc.trace) from None
+        drawable = [r for r in head.relations if normalize_name(r.subject) in declared and normalize_name(r.object) in declared]
+        plan, dropped = placed_plan(head.objects, drawable)
         log.warning("plan_layout: the model's boxes failed the check (%s); placed them from its relations", exc.problems[-1:])
+        notes = [PLACED, *(f"dropped '{r.subject} {r.relation} {r.object}': it contradicts the relations kept" for r in dropped)]
         tried = exc.trace or Trace()
-        second = Answer(plan, Trace(attempts=tried.attempts, problems=[*tried.problems, PLACED], generations=tried.generations,
+        second = Answer(plan, Trace(attempts=tried.attempts, problems=[*tried.problems, *notes], generations=tried.generations,
                                     seconds=tried.seconds))
     trace = Trace(attempts=first.trace.attempts + second.trace.attempts, problems=first.trace.problems + second.trace.problems,
                   generations=first.trace.generations + second.trace.generations,
