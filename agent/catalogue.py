@@ -367,6 +367,26 @@ def offered(tool: type[Tool], request: str, artifacts: Sequence[Artifact]) -> bo
     return any(spec.kind in kinds for spec in tool.inputs.values())
 
 
+def reachable(tools: Sequence[type[Tool]], artifacts: Sequence[Artifact]) -> list[type[Tool]]:
+    """The ``tools`` a plan can run: those whose required inputs the session holds or a tool
+    before them can make, starting from the session's kinds and text (the request is text).
+
+    A tool that takes a kind nothing offered makes is never a valid step, yet the model still
+    writes it: draw_layout (image + layout) for "a three-scene story video", with the layout tools
+    not offered, and the retry then gave up on a request plan_story can do."""
+    have = {a.kind for a in artifacts} | {Kind.TEXT}
+    runnable: list[type[Tool]] = []
+    grew = True
+    while grew:
+        grew = False
+        for tool in tools:
+            if tool not in runnable and all(spec.optional or spec.kind in have for spec in tool.inputs.values()):
+                runnable.append(tool)
+                have |= set(tool.outputs.values())
+                grew = True
+    return [t for t in tools if t in runnable]
+
+
 def needing_input(registry: Registry) -> set[str]:
     """Tools with at least one required artifact input."""
     return {t.name for t in registry if any(not spec.optional for spec in t.inputs.values())}

@@ -40,6 +40,7 @@ from agent.catalogue import (
     packaged_examples,
     param_signature,
     plan_schema,
+    reachable,
     render_examples,
     render_two_part_examples,
     step_choices,
@@ -287,7 +288,9 @@ class PlannerOptions:
     negative_prompt...) only where the request names it; off: every parameter, every time."""
     offered: bool = True
     """a tool with ``offered_for`` (the layout tools) is in the grammar only when the request has
-    what it is for (a placement word) or the conversation an artifact it takes; off: every tool."""
+    what it is for (a placement word) or the conversation an artifact it takes; off: every tool.
+    Either way a tool whose required input nothing offered makes (draw_layout without a layout
+    tool) is left out (``agent.catalogue.reachable``)."""
     fold_restyle: bool = True
     """a step that ``restyles`` a picture the step before it drew from text in this plan (edit
     after text_to_image for "..., oil painting style") is folded into that step, unless the request
@@ -390,7 +393,7 @@ class Planner:
         part = part_left_out(verbs) if verbs else None
         if part is not None:
             notes.append(part[0])
-        names = [t.name for t in self.registry if not opts.offered or offered(t, request, visible)]
+        names = [t.name for t in reachable([t for t in self.registry if not opts.offered or offered(t, request, visible)], visible)]
         if opts.candidates or opts.restrict:
             ranked = self._ranked(request)
             if opts.candidates:

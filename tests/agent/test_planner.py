@@ -657,6 +657,28 @@ def test_structure_finding_and_story_tools_are_offered_only_where_the_request_as
     assert offered_tools(photo, "turn this into a realistic photo") == {"canny", "controlnet", "pose_map", "detect_objects"}
 
 
+def test_a_tool_whose_input_nothing_offered_makes_is_not_offered(registry, session):
+    """story#1: "a three-scene story video ..." got draw_layout (image + layout) with no layout
+    tool offered, and the retry gave up. A layout in the session, or a placement word, brings it back."""
+    from agent.catalogue import reachable
+    from bench.product import ListedSession
+
+    def offered_tools(planner_session, request):
+        fake = FakeBackend([{"cannot": "no"}])
+        Planner(fake, registry).plan(planner_session, request)
+        text = json.dumps(fake.calls[0].json_schema)
+        return {name for name in ("draw_layout", "plan_story", "story_to_video") if f'"{name}"' in text}
+
+    story = "a three-scene story video about a fox who finds a lantern in the forest, with calm music"
+    assert offered_tools(session, story) == {"plan_story", "story_to_video"}
+    assert "draw_layout" in offered_tools(session, "three cats in a row, and show me the boxes")
+    assert "draw_layout" in offered_tools(ListedSession(["layout-1 plan_layout: two cats"]), "show me that layout")
+    inpaint = registry.get("inpaint")
+    assert reachable([inpaint], []) == [], "a mask is needed and nothing offered makes one"
+    assert reachable([inpaint, registry.get("mask_from_words"), registry.get("text_to_image")], []) == [
+        inpaint, registry.get("mask_from_words"), registry.get("text_to_image")]
+
+
 def test_the_planner_is_not_asked_for_what_no_tool_does(registry, session):
     """draw_and_post: told "leave that part out", the model still wrote "post it on instagram" as a
     subtask and gave it a tool; now it is asked only to draw, and the reply says what it left out."""
@@ -704,12 +726,13 @@ def test_a_step_names_no_more_sources_than_there_are(registry):
 
 def test_a_generator_for_a_missing_input_is_one_offered_for_the_request(registry, session):
     """draw_layout under "post it on instagram" lacked a layout; make_layout, not offered without a
-    placement word, was inserted to make one. Now the problem goes back to the model."""
+    placement word, was inserted to make one. Now the problem goes back to the model (and
+    draw_layout, with no layout tool offered, is not a tool of this request at all)."""
     request = "draw a cute corgi in a raincoat and post it on instagram"
     answer = {"tasks": ["draw a cute corgi in a raincoat", "post it on instagram"],
               "steps": [{"tool": "text_to_image"}, {"in": ["s1"], "tool": "draw_layout"}]}
-    outcome = Planner(FakeBackend([answer] * 3), registry).plan(session, request)
-    assert not outcome.ok and "nothing before it makes one" in outcome.errors[0]
+    outcome = Planner(FakeBackend([answer] * 3), registry, options=PlannerOptions(outside=False)).plan(session, request)
+    assert not outcome.ok and outcome.errors[0] == "s2: unknown tool 'draw_layout'"
 
 
 def test_converters_and_hints_are_tools_offered_for_the_request(registry, session):
