@@ -95,21 +95,34 @@ def test_counts_that_break_a_stated_comparison_are_sent_back():
 
 
 def test_comparisons_are_read_from_the_request_words():
-    from tools.llm.layout import comparison_problems
+    from tools.llm.layout import count_problems
 
     def head(**counts):
         return LayoutHead.model_validate({"objects": [{"name": n.replace("_", " "), "count": c} for n, c in counts.items()], "relations": []})
 
-    assert comparison_problems("one cat together with the equal number of chair", head(cat=1, chair=2))
-    assert not comparison_problems("one cat together with the equal number of chair", head(cat=1, chair=1))
-    assert comparison_problems("one car with a few traffic lights, the number of car is less than that of traffic lights",
+    assert count_problems("one cat together with the equal number of chair", head(cat=1, chair=2))
+    assert not count_problems("one cat together with the equal number of chair", head(cat=1, chair=1))
+    assert count_problems("one car with a few traffic lights, the number of car is less than that of traffic lights",
                                head(car=1, traffic_light=1))
-    assert not comparison_problems("one car with a few traffic lights, the number of car is less than that of traffic lights",
+    assert not count_problems("one car with a few traffic lights, the number of car is less than that of traffic lights",
                                    head(car=1, traffic_light=3))
-    assert comparison_problems("more cats than dogs on a sofa", head(cat=2, dog=2, sofa=1))
-    assert not comparison_problems("more cats than dogs on a sofa", head(cat=3, dog=2, sofa=1))
-    assert "give cat a count above 1" in comparison_problems("more cats than dogs", head(cat=1, dog=1))[0]
-    assert not comparison_problems("two cats and a dog", head(cat=2, dog=1))
+    assert count_problems("more cats than dogs on a sofa", head(cat=2, dog=2, sofa=1))
+    assert not count_problems("more cats than dogs on a sofa", head(cat=3, dog=2, sofa=1))
+    assert "give cat a count above 1" in count_problems("more cats than dogs", head(cat=1, dog=1))[0]
+    assert not count_problems("two cats and a dog", head(cat=2, dog=1))
+
+
+def test_a_count_the_request_states_is_held():
+    from tools.llm.layout import count_problems, stated_counts
+
+    assert stated_counts("there are one bed and three teddy bears in the image", ["bed", "teddy bear"]) == {"bed": 1, "teddy bear": 3}
+    assert stated_counts("two hot dogs on a plate", ["hot dog", "plate"]) == {"hot dog": 2}
+    assert stated_counts("one of the 4 cows near a sofa", ["cow", "sofa"]) == {"cow": 4}
+    head = LayoutHead.model_validate({"objects": [{"name": "bed", "count": 3}, {"name": "chair", "count": 3}], "relations": []})
+    request = "a picture of two beds along with a few chairs, the number of beds is more than that of chairs"
+    problems = count_problems(request, head)
+    assert problems[0] == "the request asks for 2 bed, but 'bed' has count 3: give it count 2"
+    assert problems[1].endswith("give chair a count below 2")
 
 
 def test_a_relation_naming_an_undeclared_object_is_dropped_when_boxes_are_placed():

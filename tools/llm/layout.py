@@ -186,11 +186,14 @@ def _hint(relation: str) -> str:
             "next to": "beside (same height, different x from)"}[relation]
 
 
-# -- comparisons the request states --------------------------------------------------------------
+# -- counts the request states -------------------------------------------------------------------
+# "two beds", "three teddy bears": the count the model declares must be the one asked for; and
 # "the number of beds is more than that of chairs", "more cats than dogs", "the same number of
-# chairs": the counts the model declares must keep them (it declared chair 3 for "two beds ...
-# more than that of chairs"). Each comparison is (first, sign, second): count(first) - count(second)
-# has that sign (0: equal).
+# chairs" must hold between the declared counts (it declared chair 3 for "two beds ... more than
+# that of chairs", then bed 3 to make it hold). A comparison is (first, sign, second):
+# count(first) - count(second) has that sign (0: equal).
+_NUMBERS = {w: n for n, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split(), 1)}
+_STATED = re.compile(r"\b(" + "|".join(_NUMBERS) + r"|\d{1,2}) ([a-z]+)(?: ([a-z]+))?")
 _NOUN = r"([a-z][a-z ]*?)"
 _END = r"(?=[,.;!]|$| (?:and|on|in|at|with|near|beside|by|under|around|are|is|sitting|standing)\b)"
 _MORE, _LESS = r"(?:more|greater|larger|higher)", r"(?:less|fewer|smaller|lower)"
@@ -209,11 +212,29 @@ def _declared(phrase: str, names: Sequence[str]) -> str | None:
     return next((n for n in names if n == wanted), None) or next((n for n in names if n in wanted or wanted in n), None)
 
 
-def comparison_problems(request: str, head: LayoutHead | LayoutPlan) -> list[str]:
-    """Counts that break a comparison the request states, worded for the model."""
+def stated_counts(request: str, names: Sequence[str]) -> dict[str, int]:
+    """Declared object -> the number the request puts before it ("two hot dogs" -> hot dog 2)."""
+    stated: dict[str, int] = {}
+    for match in _STATED.finditer(" ".join(request.lower().split())):
+        number, first, second = match.groups()
+        for phrase in ([f"{first} {second}"] if second else []) + [first]:
+            word = normalize_name(phrase)
+            name = next((n for n in names if n == word or n.split()[-1] == word), None)
+            if name is not None:
+                stated.setdefault(name, int(number) if number.isdigit() else _NUMBERS[number])
+                break
+    return stated
+
+
+def count_problems(request: str, head: LayoutHead | LayoutPlan) -> list[str]:
+    """Declared counts that differ from a number the request states, or break a comparison it
+    states, worded for the model."""
     text = " ".join(request.lower().split())
     names = [normalize_name(o.name) for o in head.objects]
     count = {normalize_name(o.name): o.count for o in head.objects}
+    asked = stated_counts(text, names)
+    problems = [f"the request asks for {n} {name}, but '{name}' has count {count[name]}: give it count {n}"
+                for name, n in asked.items() if count[name] != n]
     stated: list[tuple[str, int, str]] = []
     for pattern, sign in _COMPARISONS:
         for match in pattern.finditer(text):
@@ -225,14 +246,14 @@ def comparison_problems(request: str, head: LayoutHead | LayoutPlan) -> list[str
         others = [n for n in names if n != second]
         if second and len(others) == 1:
             stated.append((others[0], 0, second))
-    problems = []
     for first, sign, second in stated:
         difference = count[first] - count[second]
         if (difference > 0) - (difference < 0) != sign:
             word, bound = {1: ("more", "below"), -1: ("fewer", "above"), 0: ("as many", "equal to")}[sign]
             than = "as" if sign == 0 else "than"
-            fix = (f"give {first} a count above {count[second]}" if sign == 1 and count[first] == 1
-                   else f"give {second} a count {bound} {count[first]}")
+            keep_first = first in asked or second not in asked and not (sign == 1 and count[first] == 1)
+            fix = (f"give {second} a count {bound} {asked.get(first, count[first])}" if keep_first
+                   else f"give {first} a count {({1: 'above', -1: 'below', 0: 'equal to'})[sign]} {asked.get(second, count[second])}")
             problems.append(f"the request asks for {word} {first} {than} {second}, but {first} has count {count[first]} and "
                             f"{second} {count[second]}: {fix}")
     return problems
@@ -438,7 +459,7 @@ def plan_layout(
     chosen = default_examples() if examples is None else examples
     messages = messages_for(request, chosen)
     first = ask(backend, messages, LayoutPlan, role="plan_layout", parse=_read_head, schema=head_schema(),
-                check=lambda head: comparison_problems(request, head), attempts=attempts, max_tokens=300, seed=seed)
+                check=lambda head: count_problems(request, head), attempts=attempts, max_tokens=300, seed=seed)
     if isinstance(first.value, LayoutPlan):
         return first.value.to_layout(width, height, caption=request), first
     head: LayoutHead = first.value
