@@ -4,7 +4,7 @@ small planner reaches for where the request never asked for them.
 The 1.5B planner dresses plain requests up with busy tools: make_layout + layout_to_image for "a
 jazz poster with a saxophone player", canny + controlnet for "a red fox in fresh snow, watercolor
 style", detect_objects after "a cat to the left of a dog", plan_story for "a poster for a summer
-sale". Such a tool is offered when the request says what it is for, or when the conversation holds
+sale", a video and a soundtrack for "a red fox in fresh snow, watercolor style". Such a tool is offered when the request says what it is for, or when the conversation holds
 an artifact it takes (``agent.catalogue.offered``): a photo in the session keeps controlnet.
 """
 
@@ -40,3 +40,18 @@ FINDING = _words(
 
 TELLING = _words("story", "stories", "storyboard", "scenes?", "narrative", "tale", "plot", "episodes?", "chapters?", "comic")
 """Words of a told story: what plan_story and story_to_video are for."""
+
+MOVING = _words(
+    "videos?", "clips?", "films?", "filmed", "filming", "movies?", "animat(?:e|es|ed|ing|ion|ions)", "footage", "gifs?",
+    "motion", "moving", "move", "moves", "reels?", "trailers?", "time-?lapse", "cinemagraph", "loop(?:ing)?",
+)
+"""Words for moving pictures: what the video generators (text_to_video, image_to_video) are for.
+The tools that take a video need one made or stored first (``agent.catalogue.reachable``)."""
+
+SOUNDING = _words(
+    "sounds?", "audio", "music(?:al)?", "songs?", "sing(?:s|ing)?", "tunes?", "melod(?:y|ies)", "soundtrack", "jingle",
+    "voices?", "voiceover", "narrat(?:e|es|ed|ion|or)", "speech", "speak(?:s|ing)?", "spoken", "say(?:s|ing)?", "aloud",
+    "read (?:it|this|that|them|the \\w+) out", "podcast", "noise", "beats?", "piano", "guitar", "violin", "drums?", "orchestra(?:l)?",
+    "jazz", "hip ?hop", "lo-?fi", "ambient", "hear", "listen", "engine",
+)
+"""Words for sound: what the audio generators (music, speech, sound_effect) are for."""

@@ -21,6 +21,7 @@ from tools.base import Produced, Tool, ToolContext, ToolParams
 from tools.errors import ConfigError, ToolFailure
 from tools.media import models
 from tools.media.av_io import write_wav
+from tools.words import SOUNDING
 
 MAX_SECONDS = 30.0
 
@@ -81,6 +82,7 @@ class Music(Tool):
     """
 
     name = "music"
+    offered_for = SOUNDING
     outputs = {"audio": Kind.AUDIO}
     models = ("music",)
     cost = 6.0
@@ -98,6 +100,7 @@ class SoundEffect(Tool):
     """
 
     name = "sound_effect"
+    offered_for = SOUNDING
     outputs = {"audio": Kind.AUDIO}
     models = ("sound_effect",)
     cost = 6.0
@@ -129,6 +132,7 @@ class Speech(Tool):
     """
 
     name = "speech"
+    offered_for = SOUNDING
     outputs = {"audio": Kind.AUDIO}
     cost = 1.0
 

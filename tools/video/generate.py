@@ -16,6 +16,7 @@ from tools.diffusion.long_prompt import encode_long_prompt
 from tools.errors import ToolFailure
 from tools.media import models
 from tools.video.common import generator, save_clip, step_callback
+from tools.words import MOVING
 
 MAX_SIDE = 1024
 
@@ -28,6 +29,7 @@ class TextToVideo(Tool):
     """
 
     name = "text_to_video"
+    offered_for = MOVING
     outputs = {"video": Kind.VIDEO}
     models = ("text2video",)
     cost = 12.0
@@ -73,6 +75,7 @@ class ImageToVideo(Tool):
     """
 
     name = "image_to_video"
+    offered_for = MOVING
     inputs = {"image": Input(Kind.IMAGE, description="the first frame")}
     outputs = {"video": Kind.VIDEO}
     models = ("image2video",)
