@@ -360,11 +360,14 @@ def input_arity(registry: Registry) -> dict[str, int]:
 
 
 def offered(tool: type[Tool], request: str, artifacts: Sequence[Artifact]) -> bool:
-    """Whether the planner offers ``tool`` for ``request``: see ``Tool.offered_for``."""
+    """Whether the planner offers ``tool`` for ``request``: see ``Tool.offered_for``. A tool that
+    made an artifact of the conversation is offered too: "and a picture to go with it" after a
+    speech turn is still that thread (without speech in the grammar, the model re-planning the
+    speech wrote other tools in its place)."""
     if tool.offered_for is None or tool.offered_for.search(request):
         return True
     kinds = {a.kind for a in artifacts}
-    return any(spec.kind in kinds for spec in tool.inputs.values())
+    return any(spec.kind in kinds for spec in tool.inputs.values()) or any(a.tool == tool.name for a in artifacts)
 
 
 def reachable(tools: Sequence[type[Tool]], artifacts: Sequence[Artifact]) -> list[type[Tool]]:

@@ -567,11 +567,21 @@ class Planner:
 
     def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:
         """Each subtask's shortlist, of the tools its step could be: the first step has no earlier
-        step to take from, so a tool that needs an input nothing here provides is not on its list."""
+        step to take from, so a tool that needs an input nothing here provides is not on its list.
+        The closest tools are found among all and then kept if offered: a tool not offered leaves
+        a gap, not room for one further away (with the video generators not offered, "turn the car
+        into a big blue truck" gained add_audio_to_video, and the model took it)."""
         fed = accepted_artifacts(self.registry, visible)
+        every = {t.name for t in self.registry}
+        ranker, k_most = self._tool_ranker(), self.options.shortlist
+
+        def near(task: str, among: set[str], universe: set[str]) -> list[str]:
+            kept = [n for n in ranker.shortlist(task, k_most, universe) if n in among]
+            return kept or ranker.shortlist(task, k_most, among) or sorted(allowed)
+
         first = {n for n in allowed if n not in self._needs or fed.get(n)}
-        return [self._tool_ranker().shortlist(task, self.options.shortlist, first if k == 0 else allowed) or sorted(allowed)
-                for k, task in enumerate(tasks)]
+        first_every = {n for n in every if n not in self._needs or fed.get(n)}
+        return [near(task, first, first_every) if k == 0 else near(task, allowed, every) for k, task in enumerate(tasks)]
 
     def _helpers(self, shortlists: list[list[str]], visible: list[Artifact], request: str, allowed: set[str], most: int = 3) -> list[str]:
         """Tools that make a kind a shortlisted tool requires and neither the conversation's

@@ -679,6 +679,33 @@ def test_video_and_sound_tools_are_offered_where_the_request_asks_for_them(regis
     assert {"add_audio_to_video", "video_to_audio", "video_edit"} <= offered_tools(clip, "make it brighter")
 
 
+def test_a_tool_that_made_an_artifact_of_the_conversation_stays_offered(registry):
+    """speech#2: "and make a picture of a cosy bakery to go with it" after a speech turn has no
+    sound word; the model re-planned the speech, and with speech not offered wrote caption instead."""
+    from agent.catalogue import offered
+    from bench.product import ListedSession
+
+    session = ListedSession(["audio-1 speech: welcome to our little bakery"])
+    request = "and make a picture of a cosy bakery to go with it"
+    assert offered(registry.get("speech"), request, session.artifacts())
+    assert not offered(registry.get("music"), request, session.artifacts())
+
+
+def test_a_shortlist_keeps_its_closest_tools_that_are_offered_and_takes_no_further_ones(registry):
+    """car_video#2: with the video generators not offered, "turn the car into a big blue truck"
+    took the next closest tools into its shortlist, add_audio_to_video among them, and the model chose it."""
+    from bench.product import ListedSession
+
+    session = ListedSession(["video-1 text_to_video: a red car on a coastal road", "audio-1 sound_effect: an engine"])
+    planner = Planner(FakeBackend([]), registry)
+    every = {t.name for t in registry}
+    task = "turn the car into a big blue truck"
+    full = planner._shortlists(["make a picture", task], every, session.artifacts())[1]
+    fewer = every - {"text_to_video", "image_to_video", "music", "speech", "sound_effect"}
+    shown = planner._shortlists(["make a picture", task], fewer, session.artifacts())[1]
+    assert shown == [n for n in full if n in fewer] and len(shown) < len(full)
+
+
 def test_a_tool_whose_input_nothing_offered_makes_is_not_offered(registry, session):
     """story#1: "a three-scene story video ..." got draw_layout (image + layout) with no layout
     tool offered, and the retry gave up. A layout in the session, or a placement word, brings it back."""
