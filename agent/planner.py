@@ -493,6 +493,10 @@ class Planner:
             except json.JSONDecodeError:
                 return read(text)
             tasks, steps = (data.get("tasks"), data.get("steps")) if isinstance(data, dict) else (None, None)
+            if isinstance(tasks, list) and (copied := self._copied(tasks, allowed)):
+                closest = ", ".join([n for n in self._ranked(request) if n in allowed][:3])
+                raise ValueError(f"the subtasks {tasks} are an example's (for '{copied}'), not this request's: "
+                                 f"list what this request asks for (the closest tools here: {closest})")
             if isinstance(tasks, list) and tasks and isinstance(steps, list) and steps and all(isinstance(x, dict) and "args" not in x for x in steps):
                 tasks = [str(t) for t in tasks][:MAX_STEPS]
                 shortlists = self._shortlists(tasks, allowed, visible)
@@ -544,6 +548,24 @@ class Planner:
         second = ask(self.backend, follow, PlanReply, role="planner", parse=read_steps, schema=steps, retry_prompt="planner_retry",
                      attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
         return Answered(second.value, [first.trace, second.trace])
+
+    def _copied(self, tasks: list[Any], allowed: set[str]) -> str | None:
+        """The request of a packaged example whose subtasks (two or more) ``tasks`` repeat word for
+        word, when that example's tools are not all offered for this request: its subtasks then
+        are not this request's. story#1 ("a three-scene story video about a fox ...") was answered
+        with the layout example's "plan the boxes", "draw the scene from them", with no layout tool
+        offered; the story example's subtasks copied for it are right. Examples whose subtasks are
+        tool names (TaskBench's) are not checked: the same chain of tools serves many requests."""
+        if self._subtasks_name_tools:
+            return None
+        written = [" ".join(str(t).lower().split()) for t in tasks]
+        for example in self._examples:
+            plan = example.get("plan") or {}
+            theirs = [" ".join(str(t).lower().split()) for t in plan.get("tasks") or []]
+            # one subtask ("generate the picture") fits many requests
+            if len(theirs) > 1 and theirs == written and any(step.get("tool") not in allowed for step in plan.get("steps") or []):
+                return str(example.get("request", ""))
+        return None
 
     def _sources_kept(self, tools: list[str], written: list[dict[str, Any]], visible: list[Artifact]) -> list[dict[str, Any]]:
         """``tools`` as steps, each with the sources written at its position that it can take.

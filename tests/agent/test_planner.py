@@ -706,6 +706,22 @@ def test_a_shortlist_keeps_its_closest_tools_that_are_offered_and_takes_no_furth
     assert shown == [n for n in full if n in fewer] and len(shown) < len(full)
 
 
+def test_subtasks_copied_from_an_example_for_another_request_go_back_to_the_model(registry, session):
+    """story#1: "a three-scene story video ..." was answered with the layout example's subtasks."""
+    request = "a three-scene story video about a fox who finds a lantern in the forest, with calm music"
+    copied = {"tasks": ["plan the boxes", "draw the scene from them"], "steps": [{"tool": "plan_story"}, {"in": ["s1"], "tool": "plan_story"}]}
+    own = {"tasks": ["make the story video", "compose the music", "put the music on the video"],
+           "steps": [{"tool": "story_to_video"}, {"tool": "music"}, {"in": ["s1", "s2"], "tool": "add_audio_to_video"}]}
+    fake = FakeBackend([copied, own, {"s1": {"story": "a fox finds a lantern"}, "s2": {"prompt": "calm music"}}])
+    outcome = Planner(fake, registry).plan(session, request)
+    assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["story_to_video", "music", "add_audio_to_video"]
+    assert "are an example's (for 'four balloons" in outcome.errors[0]
+    # the example's own kind of request may share its subtasks
+    alike = {"tasks": ["plan the boxes", "draw the scene from them"], "steps": [{"tool": "plan_layout"}, {"in": ["s1"], "tool": "layout_to_image"}]}
+    fake = FakeBackend([alike, {"s1": {"request": "four balloons above two children"}, "s2": {"prompt": "a park"}}])
+    assert Planner(fake, registry).plan(session, "four balloons floating above two children in a sunny park, boxes first").ok
+
+
 def test_a_tool_whose_input_nothing_offered_makes_is_not_offered(registry, session):
     """story#1: "a three-scene story video ..." got draw_layout (image + layout) with no layout
     tool offered, and the retry gave up. A layout in the session, or a placement word, brings it back."""
