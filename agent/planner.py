@@ -494,9 +494,12 @@ class Planner:
                 return read(text)
             tasks, steps = (data.get("tasks"), data.get("steps")) if isinstance(data, dict) else (None, None)
             if isinstance(tasks, list) and (copied := self._copied(tasks, allowed)):
-                closest = ", ".join([n for n in self._ranked(request) if n in allowed][:3])
+                # named: the tools the request's own words call for ("story", "music"), closest first;
+                # not any closest tool: named so, posterize became a step for "a poster for a summer sale"
+                asked = [n for n in self._ranked(request) if n in allowed and (t := self.registry.get(n)).offered_for
+                         and t.offered_for.search(request)][:3]
                 raise ValueError(f"the subtasks {tasks} are an example's (for '{copied}'), not this request's: "
-                                 f"list what this request asks for (the closest tools here: {closest})")
+                                 "list what this request asks for" + (f" (its words call for {', '.join(asked)})" if asked else ""))
             if isinstance(tasks, list) and tasks and isinstance(steps, list) and steps and all(isinstance(x, dict) and "args" not in x for x in steps):
                 tasks = [str(t) for t in tasks][:MAX_STEPS]
                 shortlists = self._shortlists(tasks, allowed, visible)
