@@ -4,8 +4,9 @@ small planner reaches for where the request never asked for them.
 The 1.5B planner dresses plain requests up with busy tools: make_layout + layout_to_image for "a
 jazz poster with a saxophone player", canny + controlnet for "a red fox in fresh snow, watercolor
 style", detect_objects after "a cat to the left of a dog", plan_story for "a poster for a summer
-sale", a video and a soundtrack for "a red fox in fresh snow, watercolor style". Such a tool is offered when the request says what it is for, or when the conversation holds
-an artifact it takes (``agent.catalogue.offered``): a photo in the session keeps controlnet.
+sale", a video and a soundtrack for "a red fox in fresh snow, watercolor style". Such a tool is
+offered when the request says what it is for, when the conversation holds an artifact it takes,
+or when it made one of them (``agent.catalogue.offered``): a photo in the session keeps controlnet.
 """
 
 from __future__ import annotations

@@ -192,7 +192,8 @@ def _hint(relation: str) -> str:
 # chairs" must hold between the declared counts (it declared chair 3 for "two beds ... more than
 # that of chairs", then bed 3 to make it hold). A comparison is (first, sign, second):
 # count(first) - count(second) has that sign (0: equal).
-_NUMBERS = {w: n for n, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split(), 1)}
+_NUMBERS = {w: n for n, w in enumerate(("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                                         "twelve"), 1)}
 _STATED = re.compile(r"\b(" + "|".join(_NUMBERS) + r"|\d{1,2}) ([a-z]+)(?: ([a-z]+))?")
 _NOUN = r"([a-z][a-z ]*?)"
 _END = r"(?=[,.;!]|$| (?:and|on|in|at|with|near|beside|by|under|around|are|is|sitting|standing)\b)"
@@ -230,8 +231,8 @@ def count_problems(request: str, head: LayoutHead | LayoutPlan) -> list[str]:
     """Declared counts that differ from a number the request states, or break a comparison it
     states, worded for the model."""
     text = " ".join(request.lower().split())
-    names = [normalize_name(o.name) for o in head.objects]
     count = {normalize_name(o.name): o.count for o in head.objects}
+    names = list(count)
     asked = stated_counts(text, names)
     problems = [f"the request asks for {n} {name}, but '{name}' has count {count[name]}: give it count {n}"
                 for name, n in asked.items() if count[name] != n]
@@ -249,11 +250,12 @@ def count_problems(request: str, head: LayoutHead | LayoutPlan) -> list[str]:
     for first, sign, second in stated:
         difference = count[first] - count[second]
         if (difference > 0) - (difference < 0) != sign:
-            word, bound = {1: ("more", "below"), -1: ("fewer", "above"), 0: ("as many", "equal to")}[sign]
+            # the word, then how second must sit against first, and first against second
+            word, below, above = {1: ("more", "below", "above"), -1: ("fewer", "above", "below"), 0: ("as many", "equal to", "equal to")}[sign]
             than = "as" if sign == 0 else "than"
-            keep_first = first in asked or second not in asked and not (sign == 1 and count[first] == 1)
-            fix = (f"give {second} a count {bound} {asked.get(first, count[first])}" if keep_first
-                   else f"give {first} a count {({1: 'above', -1: 'below', 0: 'equal to'})[sign]} {asked.get(second, count[second])}")
+            keep_first = first in asked or (second not in asked and not (sign == 1 and count[first] == 1))
+            fix = (f"give {second} a count {below} {asked.get(first, count[first])}" if keep_first
+                   else f"give {first} a count {above} {asked.get(second, count[second])}")
             problems.append(f"the request asks for {word} {first} {than} {second}, but {first} has count {count[first]} and "
                             f"{second} {count[second]}: {fix}")
     return problems
