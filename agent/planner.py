@@ -300,6 +300,12 @@ class PlannerOptions:
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
 
 
+SAME_JOB = 0.8
+"""How alike two tools' descriptions read (difflib's ratio) for one to do the other's job on
+another kind: TaskBench's audio_to_text and video_to_text read 0.93; no other pair of its 40
+tools that make the same kind from different ones is above 0.64."""
+
+
 IN_TURN = re.compile(r"\b(?:then|versions?|variants?|both|afterwards|after that|copy|copies|compare)\b", re.IGNORECASE)
 """Words that ask for one result and then another made from it: a restyle after them is kept."""
 
@@ -701,6 +707,10 @@ class Planner:
             if self.options.provenance:
                 known = newest_first(tool, known, visible)
             wiring = wire(tool, known, earlier, label, frozenset(consumed))
+            if wiring.unplaced and self.options.bridge and (sibling := self._sibling(tool, known, earlier, label, frozenset(consumed), allowed)):
+                by_type.append(f"{label} ({tool.name}) takes no {'/'.join(sorted(k.value for s in wiring.unplaced for k in s.kinds()))}: "
+                               f"{sibling[0].name}, the same job on it, instead")
+                tool, wiring = sibling
             if wiring.unplaced and self.options.bridge:
                 bridged = self._bridge(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed)
                 if bridged is not None:
@@ -802,6 +812,29 @@ class Planner:
             return None
         rewired.extra += left_out
         return inserted, rewired
+
+    def _sibling(self, tool: type[Tool], known: list[Source], earlier: list[Source], label: str, consumed: frozenset[str],
+                 allowed: set[str]) -> tuple[type[Tool], Wiring] | None:
+        """The offered tool described as doing ``tool``'s job on the sources it was given.
+
+        audio_to_text of a video was bridged through video_to_audio, where video_to_text
+        ("Transcribes speech from a video file into text") does it in one step: the model named
+        the job and the source, and took the tool of the neighbouring kind. Only a tool making
+        the same kinds whose description reads nearly the same (``SAME_JOB`` of difflib's ratio)
+        is taken: text_summarizer of a picture still gets image_to_text before it."""
+        makes = set(tool.outputs.values())
+        mine = tool.description()
+        best: tuple[float, type[Tool], Wiring] | None = None
+        for other in self.registry:
+            if other is tool or other.name not in allowed or set(other.outputs.values()) != makes:
+                continue
+            ratio = difflib.SequenceMatcher(None, mine, other.description()).ratio()
+            if ratio < SAME_JOB or (best is not None and ratio <= best[0]):
+                continue
+            wiring = wire(other, known, earlier, label, consumed)
+            if not wiring.problems and not wiring.unplaced:
+                best = (ratio, other, wiring)
+        return None if best is None else (best[1], best[2])
 
     def _made_for(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
                   consumed: frozenset[str], request: str, allowed: set[str]) -> tuple[WiredStep, Wiring] | None:

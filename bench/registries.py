@@ -12,6 +12,11 @@ Kinds. The benchmarks' types map onto our closed vocabulary:
 - everything textual (``text``, ``url``, ``category``, ``title``, ``tags``, ``location``, ...)
   -> ``text``.
 
+What a tool is for. A description gives no words a request would use for a tool's job; a tool
+that makes a medium none of its inputs is (text_to_video, image_to_video, audio_to_image) is
+offered where the request names that medium (``tools.words.MEDIUM_WORDS``) or the session holds
+what it takes, as our own video and sound generators are (``Tool.offered_for``).
+
 A text-kind input becomes a string *parameter* (not an artifact input): the planner may write a
 literal ("apply reverb") or reference an earlier step's text output (``${sum.text}``), which is
 how our plans already carry prompts. Media inputs are artifact inputs and must be references.
@@ -33,6 +38,7 @@ from tools.artifacts import Kind
 from tools.base import Input, Tool, ToolParams
 from tools.errors import ConfigError, ToolFailure
 from tools.registry import Registry
+from tools.words import MEDIUM_WORDS
 
 MEDIA = {"image": Kind.IMAGE, "mask": Kind.MASK, "layout": Kind.LAYOUT, "video": Kind.VIDEO, "audio": Kind.AUDIO}
 
@@ -97,6 +103,10 @@ def make_tool(
     def run(self: Tool, ctx: Any, params: Any, **kw: Any) -> dict[str, Any]:
         return _run(self, ctx, params, **kw)
 
+    # a description gives no words for a tool's job; the medium it makes that its inputs are not
+    # (image_to_video: a video from pictures) is asked for by name, as our own generators are
+    made = set(outputs.values()) - {s.kind for s in inputs}
+    words = [MEDIUM_WORDS[k] for k in made if k in MEDIUM_WORDS]
     run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in ("self", "ctx", "params")]
         + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in media]
@@ -111,6 +121,7 @@ def make_tool(
         "run": run,
         "label": label,
         "slots": tuple(inputs),
+        "offered_for": words[0] if len(words) == 1 else None,
     }
     return type(tool_name(label).title().replace("_", ""), (Tool,), namespace)
 

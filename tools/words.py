@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from tools.artifacts import Kind
+
 
 def _words(*alternatives: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
@@ -56,3 +58,18 @@ SOUNDING = _words(
     "jazz", "hip ?hop", "lo-?fi", "ambient", "hear", "listen", "engine",
 )
 """Words for sound: what the audio generators (music, speech, sound_effect) are for."""
+
+PICTURING = _words(
+    "images?", "pictures?", "photos?", "photographs?", "visual(?:s|ly|i[sz]e[sd]?|i[sz]ations?)?", "collages?", "panoramas?",
+    "illustrat(?:e|es|ed|ion|ions)", "thumbnails?", "drawings?", "draw", "paint(?:s|ed|ing|ings)?", "sketch(?:es)?", "posters?",
+    "artworks?", "frames?", "snapshots?", "portraits?", "spectrograms?", "waveforms?", "slideshows?",
+)
+"""Words for still pictures: what a tool that makes an image from another medium is for."""
+
+MEDIUM_WORDS = {
+    kind: re.compile(words.pattern + r"|\.(?:" + extensions + r")\b", re.IGNORECASE)
+    for kind, words, extensions in ((Kind.IMAGE, PICTURING, "jpe?g|png|gif|webp|bmp"), (Kind.VIDEO, MOVING, "mp4|mov|avi|webm|mkv"),
+                                    (Kind.AUDIO, SOUNDING, "wav|mp3|flac|ogg|m4a"))
+}
+"""The words (or a file's extension) that name each medium: a tool described only by its types (a benchmark's) that makes
+a medium none of its inputs is, is offered where the request names that medium."""

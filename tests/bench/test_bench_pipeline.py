@@ -325,3 +325,52 @@ def test_sources_written_for_another_tool_are_not_bridged_into_the_subtasks_tool
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["article_spinner", "audio_effects"]
     assert outcome.plan.steps[1].args["audio"] == "${audio-1}"
+
+
+def test_a_bench_tool_that_makes_a_new_medium_is_offered_where_the_request_names_it(tmp_path: Path):
+    """TaskBench's tools say nothing of what they are for beyond their types: the planner put
+    image_to_video (two pictures -> a slideshow) after "find websites about traveling in Asia".
+    A tool making a medium none of its inputs is gets that medium's words, as our generators have."""
+    from agent.catalogue import offered
+
+    nodes = [*TOOL_DESC["nodes"],
+             {"id": "Image-to-Video", "desc": "Creates a slideshow video.", "input-type": ["image", "image"], "output-type": ["video"]},
+             {"id": "Text-to-Audio", "desc": "Generates audio from text.", "input-type": ["text"], "output-type": ["audio"]}]
+    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
+    registry = taskbench_registry(tmp_path / "tool_desc.json")
+    asia = "Find English websites with useful information about traveling in Asia."
+    assert registry.get("text_summarizer").offered_for is None and registry.get("image_stitcher").offered_for is None
+    assert not any(offered(registry.get(n), asia, []) for n in ("image_to_video", "text_to_audio", "text_to_image", "image_downloader"))
+    assert offered(registry.get("image_to_video"), "Make a slideshow video of these two photos", [])
+    assert offered(registry.get("text_to_audio"), "Read it aloud", []) and offered(registry.get("text_to_image"), "Draw a cat", [])
+    assert offered(registry.get("image_downloader"), "Download https://x.org/a.png", [])
+    # the session's pictures offer it too (what a tool takes, held, offers it): "example.jpg and b.jpg"
+    session = AttachedSession(mentioned_files("Join example.jpg and b.jpg"))
+    assert offered(registry.get("image_to_video"), "Join example.jpg and b.jpg", session.artifacts())
+
+
+def test_a_step_given_the_kind_of_its_neighbour_tool_takes_that_tool(tmp_path: Path):
+    """audio_to_text of example.mp4 was bridged as video_to_audio, audio_to_text; the tool that
+    does the same job on a video, video_to_text, is one step. A text tool given a picture whose
+    job no picture tool does (a summary) is still bridged through image_to_text."""
+    from agent.planner import Planner
+
+    nodes = [{"id": "Audio-to-Text", "desc": "Transcribes speech from an audio file into text.", "input-type": ["audio"], "output-type": ["text"]},
+             {"id": "Video-to-Text", "desc": "Transcribes speech from a video file into text.", "input-type": ["video"], "output-type": ["text"]},
+             {"id": "Video-to-Audio", "desc": "Extracts the audio track from a given video file.", "input-type": ["video"], "output-type": ["audio"]},
+             {"id": "Image-to-Text", "desc": "Extracts text from an input image.", "input-type": ["image"], "output-type": ["text"]},
+             {"id": "Text Summarizer", "desc": "Summarizes a given text.", "input-type": ["text"], "output-type": ["text"]}]
+    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
+    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+
+    def plan(request: str, steps: list[dict]) -> object:
+        answers = [{"steps": steps}, lambda messages, schema: {k: {n: "x" for n in v["properties"]} for k, v in schema["properties"].items()}]
+        return Planner(FakeBackend(answers), bench.registry).plan(AttachedSession(mentioned_files(request)), request)
+
+    outcome = plan("Transcribe the speech in example.mp4", [{"in": ["video-1"], "tool": "audio_to_text"}])
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["video_to_text"]
+    assert outcome.by_type == ["s1 (audio_to_text) takes no video: video_to_text, the same job on it, instead"]
+    outcome = plan("Summarize the text in example.jpg", [{"in": ["image-1"], "tool": "text_summarizer"}])
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["image_to_text", "text_summarizer"]
