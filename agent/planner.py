@@ -530,8 +530,9 @@ class Planner:
         if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
             # with the sources the model wrote at each position when there is one step per subtask
             # (its wiring is often right where its tool stuttered), else by type alone
-            kept = [self._sources_kept([names[0] for names in named], written, visible)] if len(written) == len(named) else []
-            for steps_named in [*kept, [{"tool": names[0]} for names in named]]:
+            tools = [names[0] for names in named]
+            kept = [self._sources_kept(tools, written, visible)] if len(written) == len(named) else []
+            for steps_named in [*kept, self._chained(tools), [{"tool": name} for name in tools]]:
                 try:
                     value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
                 except ValueError:
@@ -594,6 +595,20 @@ class Planner:
                        and (made.get(x, set()) & takes or not made.get(x, set()) & taken)]
             steps.append({"tool": name, "in": sources})
             made[step_label(position)] = set(tool.outputs.values())
+        return steps
+
+    def _chained(self, tools: list[str]) -> list[dict[str, Any]]:
+        """``tools`` as steps in the order the subtasks list them, each taking the step before it
+        where it takes what that step makes. With no sources of its own a text input is a
+        parameter the arguments answer fills: "extract the keywords, translate them, summarize"
+        had each step's text written out as "benefits of exercise", and no step took another's."""
+        steps: list[dict[str, Any]] = []
+        for position, name in enumerate(tools):
+            tool = self.registry.get(name)
+            takes = {spec.kind for spec in tool.inputs.values()} | ({Kind.TEXT} if text_slots(tool) else set())
+            before = self.registry.get(tools[position - 1]) if position else None
+            fed = before is not None and bool(set(before.outputs.values()) & takes)
+            steps.append({"tool": name, "in": [step_label(position)] if fed else []})
         return steps
 
     def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:

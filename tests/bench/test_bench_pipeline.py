@@ -374,3 +374,35 @@ def test_a_step_given_the_kind_of_its_neighbour_tool_takes_that_tool(tmp_path: P
     outcome = plan("Summarize the text in example.jpg", [{"in": ["image-1"], "tool": "text_summarizer"}])
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["image_to_text", "text_summarizer"]
+
+
+def test_subtasks_that_name_their_tools_are_chained_in_their_order(tmp_path: Path):
+    """"Extract the keywords, translate them, then summarize": subtasks keyword extractor, text
+    translator, text summarizer over a stutter of five steps. The subtasks' tools replace the
+    steps, each taking the text of the one before it (the arguments answer had written every
+    step's text out as "benefits of exercise", and the plan had no links)."""
+    from agent.planner import Planner, PlannerOptions
+
+    nodes = [{"id": "Keyword Extractor", "desc": "Extracts the keywords of a text.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "Text Translator", "desc": "Translates a text to English.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "Video Voiceover", "desc": "Adds a voiceover to a video.", "input-type": ["video", "text"], "output-type": ["video"]}]
+    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
+    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
+                                 "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
+
+    def fill(messages, schema):
+        return {label: {name: "x" for name in step["properties"]} for label, step in schema["properties"].items()}
+
+    answer = {"tasks": ["keyword extractor", "text translator", "text summarizer", "video voiceover"],
+              "steps": [{"in": ["video-1"], "tool": "video_voiceover"}, *({"in": [f"s{k}"], "tool": "video_voiceover"} for k in range(1, 5))]}
+    request = "Extract the keywords of my French text, translate them, summarize them and read them over example.mp4"
+    # a shortlist of 2 of these 4 tools: video_voiceover is off the first three subtasks' lists
+    outcome = Planner(FakeBackend([answer, fill]), bench.registry, examples_data=[example], options=PlannerOptions(shortlist=2)).plan(
+        AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["keyword_extractor", "text_translator", "text_summarizer", "video_voiceover"]
+    assert [s.args.get("text") for s in steps[1:]] == ["${s1.text}", "${s2.text}", "${s3.text}"]
+    assert steps[3].args["video"] == "${video-1}"
