@@ -55,7 +55,7 @@ def row(name: str, summary: dict, seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=36)
-    parser.add_argument("--examples", type=int, default=6)
+    parser.add_argument("--examples", type=int, default=tb.EXAMPLES)
     parser.add_argument("--pool", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default="full,id-first,no-examples,no-schema")

@@ -90,7 +90,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
 @click.option("--tools", "tool_desc", type=click.Path(path_type=Path), help="tool_desc.json (default: beside --data)")
 @click.option("--limit", type=int, help="Score N requests, sampled in the single/chain/DAG proportions of the file.")
 @click.option("--planner", help=PLANNER_HELP)
-@click.option("--examples", "n_examples", default=6, show_default=True, help="In-context examples, drawn from the example pool.")
+@click.option("--examples", "n_examples", type=int, help="In-context examples, drawn from the example pool (default: bench.taskbench.EXAMPLES, 26).")
 @click.option("--pool", "pool_size", default=40, show_default=True, help="Requests held out of --data as the pool (without --examples-from).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hold-out split.")
 @click.option("--attempts", default=3, show_default=True, help="Planner attempts per request (retries on invalid plans).")
@@ -98,7 +98,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL, one line as each request finishes (default: bench-results/taskbench-<time>.jsonl).")
 @ablation_flags
 def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None,
-              n_examples: int, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
+              n_examples: int | None, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
               bridge: bool, shortlist: int, off_task: bool, tool_first: bool) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
@@ -113,7 +113,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
         click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool ({len(examples)} usable), "
                    f"the {similar} closest shown with each request", err=True)
     else:
-        examples = tb.choose_examples(pool, bench_tools, n_examples)
+        examples = tb.choose_examples(pool, bench_tools, tb.EXAMPLES if n_examples is None else n_examples)
         click.echo(f"{len(scored)} requests scored; {len(pool)} in the example pool, {len(examples)} shown as examples "
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
