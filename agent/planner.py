@@ -770,6 +770,14 @@ class Planner:
             for note in wiring.by_type:
                 consumed.add(note.rsplit("<- ", 1)[-1])
             by_type += wiring.by_type
+            twin = next((s for s in steps if s.tool is tool and s.refs == wiring.args), None) if (
+                self.options.bridge and wiring.args and not wiring.problems and not fillable_params(tool, set(wiring.args))) else None
+            if twin is not None:
+                # nothing left to write differs: the same work again ("video to audio", "audio to
+                # text" listed three times over under greedy decoding); later steps take the first
+                by_label[label] = by_label[twin.label]
+                by_type.append(f"{label} ({tool.name}) repeats {twin.label} on the same inputs: left out")
+                continue
             steps.append(WiredStep(label, tool, wiring.args, {}))
             tasks.append(words[position] if aligned else "")
             by_label[label] = Source(label, tuple(tool.outputs.items()))

@@ -406,3 +406,23 @@ def test_subtasks_that_name_their_tools_are_chained_in_their_order(tmp_path: Pat
     assert [s.tool for s in steps] == ["keyword_extractor", "text_translator", "text_summarizer", "video_voiceover"]
     assert [s.args.get("text") for s in steps[1:]] == ["${s1.text}", "${s2.text}", "${s3.text}"]
     assert steps[3].args["video"] == "${video-1}"
+
+
+def test_a_step_repeating_an_earlier_one_on_the_same_inputs_is_left_out(tmp_path: Path):
+    """"video to audio", "audio to text" listed twice over: the second pair does the same work
+    on the same inputs with nothing left to write, so it is left out and the plan says so."""
+    from agent.planner import Planner
+
+    nodes = [{"id": "Video-to-Audio", "desc": "Extracts the audio track from a given video file.", "input-type": ["video"], "output-type": ["audio"]},
+             {"id": "Audio-to-Text", "desc": "Transcribes speech from an audio file into text.", "input-type": ["audio"], "output-type": ["text"]}]
+    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
+    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    answer = {"tasks": ["video to audio", "audio to text", "video to audio", "audio to text"],
+              "steps": [{"in": ["video-1"], "tool": "video_to_audio"}, {"in": ["s1"], "tool": "audio_to_text"},
+                        {"in": ["video-1"], "tool": "video_to_audio"}, {"in": ["s3"], "tool": "audio_to_text"}]}
+    request = "Transcribe the speech of example.mp4"
+    outcome = Planner(FakeBackend([answer]), bench.registry).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["video_to_audio", "audio_to_text"]
+    assert outcome.by_type[-2:] == ["s3 (video_to_audio) repeats s1 on the same inputs: left out",
+                                    "s4 (audio_to_text) repeats s2 on the same inputs: left out"]
