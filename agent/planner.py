@@ -519,6 +519,14 @@ class Planner:
                 if self._subtasks_name_tools and len(tasks) == len(tools) and any(
                         (said := self._tool_ranker().named(task)) and tool not in said for task, tool in zip(tasks, tools, strict=True)):
                     return OffTask(tasks, shortlists, steps)  # "text to video" over a step of text_to_image: the subtask's word holds
+                if self._subtasks_name_tools and len(tools) == len(tasks) + 1 and all(
+                        self._tool_ranker().named(task) for task in tasks) and not any(tools[-1] in self._tool_ranker().named(task) for task in tasks):
+                    # the step beyond the subtasks serves none of them: a helper comes before the
+                    # step it serves, and this one is last ("image downloader", then image_to_text)
+                    value = read(json.dumps({**data, "steps": steps[:-1]}, ensure_ascii=False, separators=(",", ":")))
+                    if isinstance(value, Structure):
+                        value.by_type.insert(0, f"{step_label(len(tools))} ({tools[-1]}) is no subtask's tool and comes last: left out")
+                    return value
             return read(text)
 
         first = ask(self.backend, messages, PlanReply, role="planner", parse=read_checked, schema=schema, retry_prompt="planner_retry",

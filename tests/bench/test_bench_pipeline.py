@@ -426,3 +426,20 @@ def test_a_step_repeating_an_earlier_one_on_the_same_inputs_is_left_out(tmp_path
     assert [s.tool for s in outcome.plan.steps] == ["video_to_audio", "audio_to_text"]
     assert outcome.by_type[-2:] == ["s3 (video_to_audio) repeats s1 on the same inputs: left out",
                                     "s4 (audio_to_text) repeats s2 on the same inputs: left out"]
+
+
+def test_a_last_step_beyond_the_subtasks_that_no_subtask_names_is_left_out(tmp_path: Path):
+    """Subtask "image downloader", steps image_downloader then image_to_text: the step beyond
+    the subtasks serves none of them (a helper comes before what it serves), so it is left out."""
+    from agent.planner import Planner
+
+    bench = _downloads(tmp_path)
+    example = tb.record_example({"id": "e", "type": "single", "user_request": "Download https://x.org/b.png.", "task_links": [],
+                                 "task_nodes": [{"task": "Image Downloader", "arguments": ["https://x.org/b.png"]}]}, bench)
+    request = "I want to download an image from https://x.org/a.jpg"
+    answer = {"tasks": ["image downloader"], "steps": [{"tool": "image_downloader"}, {"in": ["s1"], "tool": "image_to_text"}]}
+    outcome = Planner(FakeBackend([answer, {"s1": {"url": "https://x.org/a.jpg"}}]), bench.registry, examples_data=[example]).plan(
+        AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["image_downloader"]
+    assert outcome.by_type[0] == "s2 (image_to_text) is no subtask's tool and comes last: left out"
