@@ -262,10 +262,19 @@ def test_bench_without_a_checkout_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 2 and "needs a source checkout" in result.output
 
 
-def _downloads(tmp_path: Path) -> tb.Bench:
-    nodes = [*TOOL_DESC["nodes"], {"id": "Image-to-Text", "desc": "Reads the text in an image.", "input-type": ["image"], "output-type": ["text"]}]
+def _bench_of(tmp_path: Path, nodes: list[dict]) -> tb.Bench:
     (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
     return tb.Bench.load(tmp_path / "tool_desc.json")
+
+
+def _fill_every_parameter(messages, schema) -> dict:
+    """An arguments answer that writes "x" into every parameter the grammar asks for."""
+    return {label: {name: "x" for name in step["properties"]} for label, step in schema["properties"].items()}
+
+
+def _downloads(tmp_path: Path) -> tb.Bench:
+    return _bench_of(tmp_path, [*TOOL_DESC["nodes"],
+                                {"id": "Image-to-Text", "desc": "Reads the text in an image.", "input-type": ["image"], "output-type": ["text"]}])
 
 
 def test_a_picture_is_never_turned_into_a_download_address(tmp_path: Path):
@@ -309,18 +318,14 @@ def test_sources_written_for_another_tool_are_not_bridged_into_the_subtasks_tool
     nodes = [{"id": "Article Spinner", "desc": "Rewrites an article.", "input-type": ["text"], "output-type": ["text"]},
              {"id": "Audio Effects", "desc": "Applies audio effects.", "input-type": ["audio", "text"], "output-type": ["audio"]},
              {"id": "Audio-to-Text", "desc": "Transcribes speech.", "input-type": ["audio"], "output-type": ["text"]}]
-    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
-    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    bench = _bench_of(tmp_path, nodes)
     example = tb.record_example({"id": "e", "type": "single", "user_request": "Rewrite 'a b c'.", "task_links": [],
                                  "task_nodes": [{"task": "Article Spinner", "arguments": ["a b c"]}]}, bench)
-
-    def fill(messages, schema):
-        return {label: {name: "x" for name in step["properties"]} for label, step in schema["properties"].items()}
 
     answer = {"tasks": ["article spinner", "audio effects"],
               "steps": [{"in": ["audio-1"], "tool": "audio_effects"}, {"in": ["s1"], "tool": "audio_effects"}]}
     request = "Rewrite the article 'a b c' and add reverb to example.wav"
-    outcome = Planner(FakeBackend([answer, fill]), bench.registry, examples_data=[example]).plan(
+    outcome = Planner(FakeBackend([answer, _fill_every_parameter]), bench.registry, examples_data=[example]).plan(
         AttachedSession(mentioned_files(request)), request)
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["article_spinner", "audio_effects"]
@@ -336,8 +341,7 @@ def test_a_bench_tool_that_makes_a_new_medium_is_offered_where_the_request_names
     nodes = [*TOOL_DESC["nodes"],
              {"id": "Image-to-Video", "desc": "Creates a slideshow video.", "input-type": ["image", "image"], "output-type": ["video"]},
              {"id": "Text-to-Audio", "desc": "Generates audio from text.", "input-type": ["text"], "output-type": ["audio"]}]
-    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
-    registry = taskbench_registry(tmp_path / "tool_desc.json")
+    registry = _bench_of(tmp_path, nodes).registry
     asia = "Find English websites with useful information about traveling in Asia."
     assert registry.get("text_summarizer").offered_for is None and registry.get("image_stitcher").offered_for is None
     assert not any(offered(registry.get(n), asia, []) for n in ("image_to_video", "text_to_audio", "text_to_image", "image_downloader"))
@@ -360,12 +364,10 @@ def test_a_step_given_the_kind_of_its_neighbour_tool_takes_that_tool(tmp_path: P
              {"id": "Video-to-Audio", "desc": "Extracts the audio track from a given video file.", "input-type": ["video"], "output-type": ["audio"]},
              {"id": "Image-to-Text", "desc": "Extracts text from an input image.", "input-type": ["image"], "output-type": ["text"]},
              {"id": "Text Summarizer", "desc": "Summarizes a given text.", "input-type": ["text"], "output-type": ["text"]}]
-    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
-    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    bench = _bench_of(tmp_path, nodes)
 
     def plan(request: str, steps: list[dict]) -> object:
-        answers = [{"steps": steps}, lambda messages, schema: {k: {n: "x" for n in v["properties"]} for k, v in schema["properties"].items()}]
-        return Planner(FakeBackend(answers), bench.registry).plan(AttachedSession(mentioned_files(request)), request)
+        return Planner(FakeBackend([{"steps": steps}, _fill_every_parameter]), bench.registry).plan(AttachedSession(mentioned_files(request)), request)
 
     outcome = plan("Transcribe the speech in example.mp4", [{"in": ["video-1"], "tool": "audio_to_text"}])
     assert outcome.ok, outcome.errors
@@ -387,19 +389,15 @@ def test_subtasks_that_name_their_tools_are_chained_in_their_order(tmp_path: Pat
              {"id": "Text Translator", "desc": "Translates a text to English.", "input-type": ["text"], "output-type": ["text"]},
              {"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]},
              {"id": "Video Voiceover", "desc": "Adds a voiceover to a video.", "input-type": ["video", "text"], "output-type": ["video"]}]
-    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
-    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    bench = _bench_of(tmp_path, nodes)
     example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
                                  "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
-
-    def fill(messages, schema):
-        return {label: {name: "x" for name in step["properties"]} for label, step in schema["properties"].items()}
 
     answer = {"tasks": ["keyword extractor", "text translator", "text summarizer", "video voiceover"],
               "steps": [{"in": ["video-1"], "tool": "video_voiceover"}, *({"in": [f"s{k}"], "tool": "video_voiceover"} for k in range(1, 5))]}
     request = "Extract the keywords of my French text, translate them, summarize them and read them over example.mp4"
     # a shortlist of 2 of these 4 tools: video_voiceover is off the first three subtasks' lists
-    outcome = Planner(FakeBackend([answer, fill]), bench.registry, examples_data=[example], options=PlannerOptions(shortlist=2)).plan(
+    outcome = Planner(FakeBackend([answer, _fill_every_parameter]), bench.registry, examples_data=[example], options=PlannerOptions(shortlist=2)).plan(
         AttachedSession(mentioned_files(request)), request)
     assert outcome.ok, outcome.errors
     steps = outcome.plan.steps
@@ -415,8 +413,7 @@ def test_a_step_repeating_an_earlier_one_on_the_same_inputs_is_left_out(tmp_path
 
     nodes = [{"id": "Video-to-Audio", "desc": "Extracts the audio track from a given video file.", "input-type": ["video"], "output-type": ["audio"]},
              {"id": "Audio-to-Text", "desc": "Transcribes speech from an audio file into text.", "input-type": ["audio"], "output-type": ["text"]}]
-    (tmp_path / "tool_desc.json").write_text(json.dumps({"nodes": nodes}))
-    bench = tb.Bench.load(tmp_path / "tool_desc.json")
+    bench = _bench_of(tmp_path, nodes)
     answer = {"tasks": ["video to audio", "audio to text", "video to audio", "audio to text"],
               "steps": [{"in": ["video-1"], "tool": "video_to_audio"}, {"in": ["s1"], "tool": "audio_to_text"},
                         {"in": ["video-1"], "tool": "video_to_audio"}, {"in": ["s3"], "tool": "audio_to_text"}]}
