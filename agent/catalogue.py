@@ -19,7 +19,7 @@ import yaml
 
 from graphs.plan import STEP_ID
 from graphs.tool_graph import text_slots
-from tools.artifacts import Artifact, Kind
+from tools.artifacts import EXTENSION, Artifact, Kind
 from tools.base import Tool
 from tools.registry import Registry
 
@@ -486,6 +486,48 @@ def task_words(tool: type[Tool]) -> str:
     """A step's subtask in words, for an example that does not spell it out: the tool's name as
     words ("text simplifier"). Short on purpose: every word of it is an output token."""
     return tool.name.replace("_", " ")[:MAX_TASK]
+
+
+def imperative(sentence: str) -> str:
+    """"Searches for a text" -> "Search for a text": a description's opening verb as an order."""
+    verb, _, rest = sentence.strip().partition(" ")
+    if verb.endswith(("ches", "shes", "sses", "xes")):
+        verb = verb[:-2]
+    elif verb.endswith("s") and not verb.endswith("ss"):
+        verb = verb[:-1]
+    return f"{verb} {rest}".strip()
+
+
+def described_example(tool: type[Tool]) -> dict[str, Any]:
+    """A one-step example ``{artifacts, request, plan}`` written from ``tool``'s own description,
+    for a tool that no example of the pool shows: the 1.5B planner all but never chose a tool it
+    had not seen used (TaskBench's Text Search: 0 of 13, with the other 39 tools in 26 examples).
+    "Searches for a specific text" becomes the request "Search for a specific text"; each required
+    artifact input is a file of the user's, named in the request and wired from the artifact list."""
+    counts: dict[Kind, int] = {}
+    artifacts, files, args = [], [], {}
+    for name, spec in tool.inputs.items():
+        if spec.optional:
+            continue
+        counts[spec.kind] = counts.get(spec.kind, 0) + 1
+        artifact_id = f"{spec.kind.value}-{counts[spec.kind]}"
+        file = f"example{counts[spec.kind] if counts[spec.kind] > 1 else ''}{EXTENSION[spec.kind]}"
+        artifacts.append(f'{artifact_id} ({spec.kind.value}) by import: "{file}"')
+        files.append(file)
+        args[name] = f"${{{artifact_id}}}"
+    request = imperative(tool.summary())
+    if files:
+        request += f" Files: {', '.join(files)}."
+    return {"artifacts": artifacts, "request": request, "plan": {"steps": [{"tool": tool.name, "id": tool.name, "args": args}]}}
+
+
+def described_examples(examples: Sequence[dict[str, Any]], registry: Registry) -> list[dict[str, Any]]:
+    """``examples`` with a described example after the single-step ones for each tool of
+    ``registry`` that none of them uses."""
+    shown = {step["tool"] for e in examples for step in (e["plan"].get("steps") or [])}
+    made = [described_example(tool) for tool in registry if tool.name not in shown]
+    singles = next((i for i, e in enumerate(examples) if len(e["plan"].get("steps") or []) != 1), len(examples))
+    return [*examples[:singles], *made, *examples[singles:]]
 
 
 def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, tool_first: bool = False) -> str:

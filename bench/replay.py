@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--product", action="store_true", help="the file is a bench.product run")
     parser.add_argument("--data", type=Path, default=None, help="the dev.jsonl (or product.yaml) the run scored (default: the eval dir's / ours)")
     parser.add_argument("--examples", type=int, default=tb.EXAMPLES, help="the in-context examples the run showed (v9 and before: 6)")
+    parser.add_argument("--describe", action="store_true", help="the run described the tools its examples leave out (v11 on)")
     parser.add_argument("--changed", action="store_true", help="list the requests whose nodes differ from the run's")
     args = parser.parse_args(argv)
     if args.product:
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{then['tools']} -> {now.tools} {'; '.join(now.problems)}")
         return 0
     data = args.data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
-    planner, bench = planner_for(data, data.parent / "tool_desc.json", PlannerOptions(), n_examples=args.examples)
+    planner, bench = planner_for(data, data.parent / "tool_desc.json", PlannerOptions(describe_unshown=args.describe), n_examples=args.examples)
     records = {r["id"]: r for r in tb.load_records(data)}
     rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
     results = [replay_one(planner, row) for row in rows]

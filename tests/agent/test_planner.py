@@ -13,6 +13,8 @@ from agent.catalogue import structure_of, structure_schema
 from agent.llm.embedded import compact_json_grammar
 from agent.llm.fake import FakeBackend
 from agent.planner import Planner, PlannerOptions
+from bench.common import AttachedSession
+from graphs.plan import Plan, Step, bind
 from tools.artifacts import Kind, Session
 from tools.registry import load_registry
 
@@ -390,9 +392,6 @@ def test_similar_examples_travel_with_the_request_and_the_system_prompt_stays_fi
 def test_packaged_examples_bind_in_the_sessions_they_list(registry):
     from agent.catalogue import packaged_examples, render_two_part_examples
 
-    from bench.common import AttachedSession
-    from graphs.plan import Plan, Step, bind
-
     examples = packaged_examples()
     assert len(examples) >= 25
     for example in examples:
@@ -403,6 +402,25 @@ def test_packaged_examples_bind_in_the_sessions_they_list(registry):
         attached = AttachedSession([(line, Kind(line.split(" (")[1].split()[0].rstrip(")"))) for line in example["artifacts"]])
         assert [a.id for a in attached.artifacts()] == [line.split(" ")[0] for line in example["artifacts"]]
         bind(Plan(steps=[Step(**s) for s in example["plan"]["steps"]]), registry, attached)
+
+
+def test_a_tool_no_example_uses_gets_an_example_written_from_its_description(registry, session):
+    """With ``describe_unshown`` every tool is shown once: upscale, which TOOL_NAMED_EXAMPLES never
+    uses, gets "Upscale ..." with its picture attached and wired; the pool's own example stays."""
+    from agent.catalogue import described_example, imperative
+
+    assert imperative("Searches for a text") == "Search for a text" and imperative("Stitches two") == "Stitch two"
+    assert imperative("Analyzes the tone") == "Analyze the tone" and imperative("Process it") == "Process it"
+    example = described_example(registry.get("upscale"))
+    assert example["artifacts"] == ['image-1 (image) by import: "example.png"']
+    assert example["request"].startswith(imperative(registry.get("upscale").summary())) and example["request"].endswith("Files: example.png.")
+    attached = AttachedSession([("example.png", Kind.IMAGE)])
+    bind(Plan(steps=[Step(**s) for s in example["plan"]["steps"]]), registry, attached)
+    described = Planner(FakeBackend([]), registry, examples_data=TOOL_NAMED_EXAMPLES, options=PlannerOptions(describe_unshown=True))
+    plain = Planner(FakeBackend([]), registry, examples_data=TOOL_NAMED_EXAMPLES)
+    assert "Request: paint a fox" in described.system and example["request"] in described.system
+    assert example["request"] not in plain.system
+    assert described.system.count("Example.") == len(registry)  # one per tool: the fox for text_to_image
 
 
 def test_a_source_of_the_wrong_kind_is_joined_through_one_converter_from_the_tool_graph(registry, session):
@@ -420,6 +438,19 @@ def test_a_source_of_the_wrong_kind_is_joined_through_one_converter_from_the_too
     fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"in": ["s1"], "tool": "upscale"}]}] * 3)
     outcome = Planner(fake, registry, options=PlannerOptions(bridge=False)).plan(session, "a video of a cat, then a big picture of it")
     assert not outcome.ok and "takes image, but s1 is video" in outcome.errors[0]
+
+
+def test_an_extra_source_for_the_words_of_a_step_fed_already_is_left_out_not_converted(registry, session):
+    """image_to_image of s2 with the video s1 as well: its picture comes from s2 and its prompt is
+    the request's to say, so s1 is left out rather than captioned into the prompt (the model's
+    habit of naming the step before last too; TaskBench's answers replay better without it)."""
+    fake = FakeBackend([{"steps": [{"tool": "text_to_video"}, {"tool": "text_to_image"}, {"in": ["s2", "s1"], "tool": "image_to_image"}]},
+                        {"s1": {"prompt": "a fox"}, "s2": {"prompt": "a hen"}, "s3": {"prompt": "as ink"}}])
+    outcome = Planner(fake, registry).plan(session, "a fox clip, a hen, then the hen as ink")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["text_to_video", "text_to_image", "image_to_image"]
+    assert outcome.plan.steps[2].args["image"].startswith("${s2.")
+    assert any("s3 (image_to_image) has no input for s1" in note for note in outcome.by_type), outcome.by_type
 
 
 def test_two_text_sources_for_two_media_inputs_get_a_converter_each(registry, session):
