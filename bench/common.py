@@ -152,6 +152,10 @@ class Timing:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     decode_seconds: float = 0.0
+    prefill_seconds: float = 0.0
+    """reading the prompts' uncached parts; the rest of ``seconds`` beside decoding is our code
+    (and grammar set-up)."""
+    prefill_tokens: int = 0
 
 
 def run_planner(planner: Planner, session: AttachedSession, request: str) -> tuple[PlanOutcome, Timing]:
@@ -164,6 +168,8 @@ def run_planner(planner: Planner, session: AttachedSession, request: str) -> tup
         prompt_tokens=sum(g.prompt_tokens for g in outcome.generations),
         completion_tokens=sum(g.completion_tokens for g in outcome.generations),
         decode_seconds=sum(g.seconds for g in outcome.generations),
+        prefill_seconds=sum(g.prompt_seconds for g in outcome.generations),
+        prefill_tokens=sum(g.prompt_read for g in outcome.generations),
     )
 
 

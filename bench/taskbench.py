@@ -343,6 +343,8 @@ def summarise(results: Sequence[RequestResult]) -> dict[str, Any]:
         "p90_s": round(latency.p90, 2),
         "mean_s": round(latency.mean, 2),
         "tokens_per_s": round(latency.tokens_per_second, 1),
+        "median_decode_s": round(percentile([r.timing.decode_seconds for r in results], 50), 2),
+        "median_prefill_s": round(percentile([r.timing.prefill_seconds for r in results], 50), 2),
     }
     out["plans"] = {s: sum(r.source == s for r in results) for s in ("valid", "invalid", "unparsed", "none")}
     out["retried"] = sum(r.timing.attempts > 1 for r in results)
@@ -366,7 +368,8 @@ def table(summary: dict[str, Any], label: str) -> str:
     lat = summary["latency"]
     lines.append(
         f"latency per request: median {lat['median_s']:.2f} s, p90 {lat['p90_s']:.2f} s, mean {lat['mean_s']:.2f} s; "
-        f"decode {lat['tokens_per_s']:.1f} tokens/s"
+        f"decode {lat['tokens_per_s']:.1f} tokens/s; medians: decoding {lat.get('median_decode_s', 0):.2f} s, "
+        f"reading uncached prompt {lat.get('median_prefill_s', 0):.2f} s"
     )
     plans = summary["plans"]
     lines.append(

@@ -358,6 +358,8 @@ def _generation_from(result: Any, elapsed: float) -> Generation:
         prompt_tokens=int(usage.get("prompt_tokens", 0)),
         completion_tokens=int(usage.get("completion_tokens", 0)),
         seconds=seconds,
+        prompt_seconds=timings.get("prompt_ms", 0.0) / 1000.0,
+        prompt_read=int(timings.get("prompt_n", 0)),
     )
 
 

@@ -131,8 +131,11 @@ def test_real_embedded_model_answers_within_the_schema() -> None:
     reply = json.loads(gen.text)
     assert set(reply) == {"tool", "steps"} and reply["tool"] in SCHEMA["properties"]["tool"]["enum"] and 1 <= reply["steps"] <= 5
     assert gen.completion_tokens > 0 and gen.prompt_tokens > 20
-    # The same request again hits the process-wide model and the same seed gives the same answer.
-    assert backend.generate(messages, json_schema=SCHEMA, max_tokens=64, seed=1).text == gen.text
+    assert 0 < gen.prompt_read <= gen.prompt_tokens and gen.prompt_seconds > 0
+    # The same request again hits the process-wide model and the same seed gives the same answer;
+    # its prompt comes from the slot's cache but for the last token.
+    again = backend.generate(messages, json_schema=SCHEMA, max_tokens=64, seed=1)
+    assert again.text == gen.text and again.prompt_read == 1
     assert EmbeddedBackend().server() is backend.server()
     # The system prompt's prefix was saved for the next process (see _save_prefix).
     from agent.llm.embedded import _prefix_file, prompt_cache_dir

@@ -24,6 +24,10 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    prompt_seconds: float = 0.0
+    """reading the prompt: the part of it the backend's cache did not hold (0: not reported)."""
+    prompt_read: int = 0
+    """prompt tokens read, not taken from the cache (0: not reported)."""
 
     @property
     def tokens_per_second(self) -> float:
