@@ -521,11 +521,18 @@ def described_example(tool: type[Tool]) -> dict[str, Any]:
     return {"artifacts": artifacts, "request": request, "plan": {"steps": [{"tool": tool.name, "id": tool.name, "args": args}]}}
 
 
-def described_examples(examples: Sequence[dict[str, Any]], registry: Registry) -> list[dict[str, Any]]:
+def shipped(tool: type[Tool]) -> bool:
+    """A tool of this project's own packages: the packaged examples show it, or it is reached
+    through the tools it serves (pad_canvas through outpaint)."""
+    return tool.__module__.split(".")[0] in ("tools", "agent", "graphs")
+
+
+def described_examples(examples: Sequence[dict[str, Any]], registry: Registry,
+                       tools: Sequence[type[Tool]] | None = None) -> list[dict[str, Any]]:
     """``examples`` with a described example after the single-step ones for each tool of
-    ``registry`` that none of them uses."""
+    ``registry`` (or of ``tools``) that none of them uses."""
     shown = {step["tool"] for e in examples for step in (e["plan"].get("steps") or [])}
-    made = [described_example(tool) for tool in registry if tool.name not in shown]
+    made = [described_example(tool) for tool in (registry if tools is None else tools) if tool.name not in shown]
     singles = next((i for i, e in enumerate(examples) if len(e["plan"].get("steps") or []) != 1), len(examples))
     return [*examples[:singles], *made, *examples[singles:]]
 

@@ -44,6 +44,7 @@ from agent.catalogue import (
     reachable,
     render_examples,
     render_two_part_examples,
+    shipped,
     step_choices,
     step_form,
     step_label,
@@ -298,9 +299,9 @@ class PlannerOptions:
     asks for versions in turn ("then", "version", "both"); off: kept."""
     describe_unshown: bool = False
     """each tool that no example uses gets a one-step example written from its description
-    (``agent.catalogue.described_example``): for a pool that leaves tools out, a benchmark's. Off
-    by default: the packaged examples show every tool family the way it should be reached, and
-    helpers (pad_canvas, mask_from_boxes) are meant to come in through the tools they serve."""
+    (``agent.catalogue.described_example``): for a pool that leaves tools out, a benchmark's. Off,
+    only a plugin's tools do (beside the packaged examples, which show every tool family of ours
+    the way it should be reached; helpers such as pad_canvas come in through the tools they serve)."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -347,6 +348,8 @@ class Planner:
         pool = examples_data if examples_data is not None else packaged_examples()
         if self.options.describe_unshown:
             pool = described_examples(pool, registry)
+        elif examples_data is None:  # the packaged examples cannot know a plugin's tools
+            pool = described_examples(pool, registry, [t for t in registry if not shipped(t)])
         self._examples = pool
         # examples without written subtasks show each tool's name as its subtask: the model then
         # writes its choice of tool there, and the steps are held to it (``off_task``)

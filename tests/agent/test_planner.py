@@ -440,6 +440,33 @@ def test_a_source_of_the_wrong_kind_is_joined_through_one_converter_from_the_too
     assert not outcome.ok and "takes image, but s1 is video" in outcome.errors[0]
 
 
+def test_a_plugin_tool_beside_the_packaged_examples_gets_its_described_example(registry):
+    """The packaged examples cannot know a plugin's tools: each gets its one-step example; our own
+    tools get none (the system prompt, and so its prompt cache, is the same as without the plugin's)."""
+    from agent.catalogue import described_example
+    from tools.base import Input, Tool
+    from tools.registry import Registry
+
+    class Sepia(Tool):
+        """Tints a picture in warm brown tones, like an old photograph."""
+
+        name = "sepia_tint"
+        inputs = {"image": Input(Kind.IMAGE)}  # noqa: RUF012
+        outputs = {"image": Kind.IMAGE}  # noqa: RUF012
+
+        def run(self, ctx, params, *, image):
+            return {"image": image}
+
+    with_plugin = Registry()
+    for tool in [*registry, Sepia]:
+        with_plugin.register(tool, origin="sepia")
+    ours, theirs = Planner(FakeBackend([]), registry).system, Planner(FakeBackend([]), with_plugin).system
+    request = described_example(Sepia)["request"]
+    assert request == "Tint a picture in warm brown tones, like an old photograph. Files: example.png."
+    assert f"Request: {request}" in theirs and "Request: Tint" not in ours
+    assert theirs.count("Example.") == ours.count("Example.") + 1
+
+
 def test_an_extra_source_for_the_words_of_a_step_fed_already_is_left_out_not_converted(registry, session):
     """image_to_image of s2 with the video s1 as well: its picture comes from s2 and its prompt is
     the request's to say, so s1 is left out rather than captioned into the prompt (the model's
