@@ -411,10 +411,13 @@ def test_a_tool_no_example_uses_gets_an_example_written_from_its_description(reg
 
     assert imperative("Searches for a text") == "Search for a text" and imperative("Stitches two") == "Stitch two"
     assert imperative("Analyzes the tone") == "Analyze the tone" and imperative("Process it") == "Process it"
+    from agent.catalogue import artifact_line
+
     example = described_example(registry.get("upscale"))
-    assert example["artifacts"] == ['image-1 (image) by import: "example.png"']
-    assert example["request"].startswith(imperative(registry.get("upscale").summary())) and example["request"].endswith("Files: example.png.")
     attached = AttachedSession([("example.png", Kind.IMAGE)])
+    # the artifact list reads as a session's would: the line artifact_line writes for that file
+    assert example["artifacts"] == [artifact_line(a).removeprefix("- ") for a in attached.artifacts()]
+    assert example["request"].startswith(imperative(registry.get("upscale").summary())) and example["request"].endswith("Files: example.png.")
     bind(Plan(steps=[Step(**s) for s in example["plan"]["steps"]]), registry, attached)
     described = Planner(FakeBackend([]), registry, examples_data=TOOL_NAMED_EXAMPLES, options=PlannerOptions(describe_unshown=True))
     plain = Planner(FakeBackend([]), registry, examples_data=TOOL_NAMED_EXAMPLES)
