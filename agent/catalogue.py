@@ -9,6 +9,7 @@ grammar-constrained model cannot name a tool or an argument that does not exist.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from agent.quotes import quote_artifacts
 from graphs.plan import STEP_ID
 from graphs.tool_graph import text_slots
 from tools.artifacts import EXTENSION, Artifact, Kind
@@ -537,11 +539,41 @@ def described_examples(examples: Sequence[dict[str, Any]], registry: Registry,
     return [*examples[:singles], *made, *examples[singles:]]
 
 
-def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, tool_first: bool = False) -> str:
+SAME_PASSAGE = 0.9
+"""How alike (difflib's ratio) an example's argument and a passage its request quotes read for the
+argument to be that passage."""
+
+
+def quoted_example(example: dict[str, Any]) -> dict[str, Any]:
+    """``example`` as the planner would see it with ``PlannerOptions.quotes``: each passage its
+    request quotes listed as a text artifact, and a step argument that is the passage a reference
+    to it (then a source of the structure answer, not an argument to write)."""
+    quotes = quote_artifacts(example["request"], [line.split()[0] for line in example["artifacts"] if line.split()])
+    plan = copy.deepcopy(example["plan"])
+    used = []
+    for quote in quotes:
+        passage = quote.args["text"]
+        for step in plan.get("steps") or []:
+            args = step.get("args") or {}
+            # a benchmark's gold may drop the passage's last stop ("... biodiversity" for "... biodiversity?")
+            written = [k for k, v in args.items() if isinstance(v, str) and difflib.SequenceMatcher(None, v, passage).ratio() >= SAME_PASSAGE]
+            args.update({k: f"${{{quote.id}}}" for k in written})
+            if written and quote not in used:
+                used.append(quote)
+    if not used:
+        return example
+    # a passage the example's plan does not take is left out of it, so that each one shown is used
+    return {**example, "artifacts": [*example["artifacts"], *(artifact_line(a)[2:] for a in used)], "plan": plan}
+
+
+def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, tool_first: bool = False, quotes: bool = False) -> str:
     """Examples ``{artifacts, request, plan}`` (plan: full steps, or ``cannot``) in the planner's
-    two-part answer form; an example naming a tool that is not installed is left out."""
+    two-part answer form; an example naming a tool that is not installed is left out. With
+    ``quotes`` a passage the request quotes is an artifact of its own, as the planner offers it
+    (``quoted_example``)."""
     shown = []
     for example in data:
+        example = quoted_example(example) if quotes else example
         plan = example["plan"]
         artifacts = "\n".join(f"- {a}" for a in example["artifacts"]) or "(none yet)"
         head = f"Example.\nArtifacts:\n{artifacts}\nRequest: {example['request']}\n"

@@ -52,6 +52,8 @@ from agent.catalogue import (
     structure_schema,
     tool_catalogue,
 )
+from agent.quotes import TOOL as QUOTE
+from agent.quotes import quote_artifacts, quoted_text
 from agent.references import makes_from_nothing, meant_instead, newest_first, with_own_picture
 from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
@@ -210,6 +212,7 @@ class WiredStep:
     tool: type[Tool]
     refs: dict[str, str]
     params: dict[str, Any]
+    """values the planner sets itself, not the arguments answer: the passage a step names as its source"""
 
 
 @dataclass
@@ -226,7 +229,7 @@ class Structure:
         """Per step, the parameters its arguments answer may hold (``request``: knobs only where it names them)."""
         out = {}
         for step in self.steps:
-            schema = fillable_params(step.tool, set(step.refs), request)
+            schema = fillable_params(step.tool, set(step.refs) | set(step.params), request)
             if schema:
                 out[step.label] = schema
         return out
@@ -302,6 +305,10 @@ class PlannerOptions:
     (``agent.catalogue.described_example``): for a pool that leaves tools out, a benchmark's. Off,
     only a plugin's tools do (beside the packaged examples, which show every tool family of ours
     the way it should be reached; helpers such as pad_canvas come in through the tools they serve)."""
+    quotes: bool = True
+    """each passage of six words or more the request quotes is offered as a text artifact
+    (``agent.quotes``): a step names it as a source and gets the passage itself; off: the
+    arguments answer copies it out."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -343,7 +350,7 @@ class Planner:
         self._needs, self._arity = needing_input(registry), input_arity(registry)  # the registry's, not the request's
         self._tool_words = tool_words(registry)
         self._ranking: tuple[str, list[str]] | None = None
-        self._render = (functools.partial(render_two_part_examples, tool_first=self.options.tool_first) if self.options.two_part
+        self._render = (functools.partial(render_two_part_examples, tool_first=self.options.tool_first, quotes=self.options.quotes) if self.options.two_part
                         else render_examples)
         pool = examples_data if examples_data is not None else packaged_examples()
         if self.options.describe_unshown:
@@ -410,6 +417,8 @@ class Planner:
         part = part_left_out(verbs) if verbs else None
         if part is not None:
             notes.append(part[0])
+        quotes = quote_artifacts(request, [a.id for a in visible]) if opts.quotes else []
+        visible = [*visible, *quotes]
         names = [t.name for t in reachable([t for t in self.registry if not opts.offered or offered(t, request, visible)], visible)]
         if opts.candidates or opts.restrict:
             ranked = self._ranked(request)
@@ -454,6 +463,10 @@ class Planner:
         if isinstance(value, tuple):  # a full plan in one answer (a backend without the grammar)
             return self._full_plan(outcome, *value)
         structure = value
+        texts = quoted_text(quotes)
+        for step in structure.steps:  # a quoted passage is no artifact of the session: the step gets the words
+            step.params.update({name: texts[ref] for name, ref in step.refs.items() if ref in texts})
+            step.refs = {name: ref for name, ref in step.refs.items() if ref not in texts}
         outcome.by_type = structure.by_type
         if on_structure is not None:
             on_structure([(s.label, s.tool.name, sorted(set(s.refs.values()))) for s in structure.steps])
@@ -683,6 +696,9 @@ class Planner:
         problems: list[str] = []
         by_label: dict[str, Source] = {a.id: Source(a.id, ((None, a.kind),)) for a in visible}
         order: list[Source] = list(by_label.values())
+        artifact_ids = set(by_label)
+        quotes = {a.id for a in visible if a.tool == QUOTE}  # offered by ``plan`` (``agent.quotes``)
+        consumed_quotes: dict[str, str] = {}
         raw: list[tuple[str, type[Tool], list[str]]] = []
         for position, item in enumerate(data["steps"], 1):
             label = step_label(position)
@@ -730,6 +746,18 @@ class Planner:
                 continue
             known: list[Source] = []
             for x in dict.fromkeys(sources):  # the same source named twice is named once
+                if x in quotes and x in consumed_quotes:
+                    # a quoted passage is the input of one step (35 of 37 TaskBench dev chains that
+                    # quote one); named again, it stands for the newest text made since
+                    made = next((o for o in reversed(order) if o.label not in artifact_ids and Kind.TEXT in o.kinds()
+                                 and o.label not in sources), None)
+                    by_type.append(f"{label} names {x}, which {consumed_quotes[x]} takes already: "
+                                   + (f"{made.label}'s text instead" if made else "left out"))
+                    if made is not None:
+                        known.append(made)
+                    continue
+                if x in quotes:
+                    consumed_quotes[x] = label
                 if x == label:
                     problems.append(f"{label} names itself as a source")
                 elif x not in by_label:
@@ -991,6 +1019,8 @@ class Planner:
             for name, value in data.get(step.label, {}).items():
                 if name in step.refs:
                     problems.append(f"{step.label}.{name} already comes from {step.refs[name]}: leave it out")
+                elif name in step.params:
+                    problems.append(f"{step.label}.{name} is already the passage the request quotes: leave it out")
                 elif isinstance(value, str) and value.startswith("${"):
                     problems.append(f"{step.label}.{name}: write a value, not a reference")
         if problems:
@@ -1002,7 +1032,7 @@ class Planner:
         return data
 
     def _bind(self, structure: Structure, given: dict[str, dict[str, Any]], session: Session) -> tuple[Plan, BoundPlan]:
-        steps = [Step(id=s.label, tool=s.tool.name, args={**given.get(s.label, {}), **s.refs}) for s in structure.steps]
+        steps = [Step(id=s.label, tool=s.tool.name, args={**given.get(s.label, {}), **s.params, **s.refs}) for s in structure.steps]
         plan = Plan(steps=steps)
         bound = bind(plan, self.registry, session)
         plan = Plan(steps=steps, outputs=leaf_outputs(plan, bound))
@@ -1078,7 +1108,7 @@ def describe(structure: Structure) -> str:
     """The reply shown with a plan, written from the plan itself (no model tokens spent on it)."""
     parts = []
     for number, step in enumerate(structure.steps):
-        sources = sorted({r[2:-1].split(".")[0] for r in step.refs.values()})
+        sources = sorted({r[2:-1].split(".")[0] for r in step.refs.values()}) + (["the quoted text"] if step.params else [])
         task = f"{structure.tasks[number]} with " if structure.tasks else ""
         parts.append(task + step.tool.name + (f" (from {', '.join(sources)})" if sources else ""))
     return "I will " + ("" if structure.tasks else "run ") + ", then ".join(parts) + "."

@@ -50,12 +50,13 @@ def _out(out: Path | None, name: str) -> Path:
 
 
 def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
-                    similar: int, tasks: bool, bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool) -> object:
+                    similar: int, tasks: bool, bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
+                    quotes: bool) -> object:
     from agent.planner import PlannerOptions
 
     return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal, candidates=candidates,
                           restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist, off_task=off_task, tool_first=tool_first,
-                          describe_unshown=describe)
+                          describe_unshown=describe, quotes=quotes)
 
 
 def ablation_flags(fn):  # type: ignore[no-untyped-def]
@@ -78,6 +79,8 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="Each step names its tool, then its sources (or its sources, which narrow the tools)."),
         click.option("--describe/--no-describe", "describe", default=True, show_default=True,
                      help="A tool no pool example uses gets a one-step example written from its description."),
+        click.option("--quotes/--no-quotes", "quotes", default=True, show_default=True,
+                     help="The arguments prompt names the request's quoted passages (@q1); a name in the answer becomes the passage."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
@@ -103,7 +106,8 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
 def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | None, limit: int | None, planner: str | None,
               n_examples: int | None, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
-              bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool) -> None:
+              bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
+              quotes: bool) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -121,7 +125,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
     options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist, off_task, tool_first,
-                              describe)
+                              describe, quotes)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []

@@ -885,3 +885,57 @@ def test_converters_and_hints_are_tools_offered_for_the_request(registry, sessio
     assert [(label, tool) for label, tool, _ in shown] in ([("s1", "plan_layout"), ("s2", "layout_to_image")],
                                                            [("s1", "make_layout"), ("s2", "layout_to_image")]), shown
     assert f"s1 (text_to_image) makes what s2 (layout_to_image) cannot take: {shown[0][1]} instead" in outcome.by_type
+
+
+def test_a_quoted_passage_is_a_text_artifact_a_step_takes_whole(registry, session):
+    """The passage is offered as ``text-1`` (numbered after the session's own text), the step
+    that names it gets the words as the user wrote them, the arguments answer is not asked for
+    them, and the session stores nothing for it."""
+    from agent.quotes import passages
+
+    assert passages("say 'Welcome to our podcast, it's about science.' then 'example.wav' and \"a b c\"") == [
+        "Welcome to our podcast, it's about science."]
+    spoken = session.add(Kind.TEXT, "hello there", tool="caption", args={})
+    passage = "Welcome to our podcast, where we talk about science every week."
+    fake = FakeBackend([{"steps": [{"in": ["text-2"], "tool": "speech"}]}, {"s1": {}}])
+    outcome = Planner(fake, registry).plan(session, f"read this aloud: '{passage}'")
+    assert outcome.ok, outcome.errors
+    assert outcome.plan.steps[0].tool == "speech" and outcome.plan.steps[0].args["text"] == passage
+    assert "speech (from the quoted text)" in outcome.reply
+    assert f'- text-2 (text) by quote: "{passage}"' in fake.calls[0].messages[-1].content
+    assert "text" not in fake.calls[1].json_schema["properties"]["s1"]["properties"]
+    assert [a.id for a in session.artifacts()] == [spoken.id]
+    plain = FakeBackend([{"steps": [{"tool": "speech"}]}, {"s1": {"text": passage}}])
+    assert Planner(plain, registry, options=PlannerOptions(quotes=False)).plan(session, f"read this aloud: '{passage}'").ok
+    assert "by quote" not in plain.calls[0].messages[-1].content
+
+
+def test_an_example_shows_a_passage_its_plan_takes_as_a_quote_artifact(registry):
+    """An argument that is the passage (a benchmark's gold may drop its last stop) becomes a
+    source; a passage the plan does not take is not shown, so that every one listed is used."""
+    from agent.catalogue import quoted_example, render_two_part_examples
+
+    passage = "How harsh weather conditions can impact the ecosystem and biodiversity?"
+    example = {"artifacts": [], "request": f"read this aloud: '{passage}'",
+               "plan": {"steps": [{"id": "s1", "tool": "speech", "args": {"text": passage.rstrip("?")}}]}}
+    shown = quoted_example(example)
+    assert shown["artifacts"] == [f'text-1 (text) by quote: "{passage}"']
+    assert shown["plan"]["steps"][0]["args"] == {"text": "${text-1}"} and example["plan"]["steps"][0]["args"]["text"] != "${text-1}"
+    assert '"in":["text-1"],"tool":"speech"' in render_two_part_examples([example], registry, quotes=True)
+    assert '"in"' not in render_two_part_examples([example], registry)
+    other = {**example, "plan": {"steps": [{"id": "s1", "tool": "speech", "args": {"text": "something else entirely"}}]}}
+    assert quoted_example(other) == other
+
+
+def test_a_quoted_passage_named_again_stands_for_the_text_made_since(registry, session):
+    """The model names the passage for every step of a chain ("in":["text-1"] under refine_prompt,
+    then again under text_to_image): a passage is the input of one step, so the second takes the
+    text the first made, and the plan says so."""
+    passage = "a lighthouse on a cliff at dusk with waves crashing below"
+    fake = FakeBackend([{"steps": [{"in": ["text-1"], "tool": "refine_prompt"}, {"in": ["text-1"], "tool": "text_to_image"}]},
+                        {"s1": {}, "s2": {}}])
+    outcome = Planner(fake, registry).plan(session, f"improve this prompt and draw it: '{passage}'")
+    assert outcome.ok, outcome.errors
+    first, second = outcome.plan.steps
+    assert first.args["request"] == passage and second.args["prompt"] == "${s1.text}"
+    assert "s2 names text-1, which s1 takes already: s1's text instead" in outcome.by_type

@@ -1,0 +1,50 @@
+"""Passages the request quotes, offered to the planner as text artifacts of their own.
+
+A small model copies a quoted passage into its arguments token by token: slow (about 11 tokens a
+second on two cores, 70 tokens for an article) and often cut short or garbled near its end ("a
+multitude ofBenefits", TaskBench dev). Told so in words, it kept copying (5 of 6 answers). A
+passage listed as an artifact (``text-1 (text) by quote: "..."``) is a source like an attached
+file: the structure answer names it where a step takes it, the grammar then offers only tools
+that take text, and the step's text is the passage as the user wrote it, with no argument to write.
+The artifacts are the planner's only: the session stores nothing for them, and the plan carries
+the passage itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from tools.artifacts import ARTIFACT_ID, EXTENSION, Artifact, Kind
+
+QUOTED = re.compile(r"""(?:^|(?<=[\s:(]))(['"])(.+?)\1(?=[\s.,;:!?)]|$)""")
+"""A passage in single or double quotes: opened after a space, colon or bracket and closed before
+one or a stop, so that the apostrophes inside ("today's", "it's") do not end it."""
+
+MIN_WORDS = 6
+"""Shorter quotes ('example.mp4', a title) are file names or cost the answer little to write."""
+
+TOOL = "quote"
+"""What a quoted passage's artifact line says made it (``text-1 (text) by quote``)."""
+
+
+def passages(text: str) -> list[str]:
+    """The passages of ``text`` worth offering, in order."""
+    return [m.group(2) for m in QUOTED.finditer(text) if len(m.group(2).split()) >= MIN_WORDS]
+
+
+def quote_artifacts(request: str, ids: Iterable[str]) -> list[Artifact]:
+    """A text artifact per passage of ``request``, numbered after the text artifacts among the
+    conversation's ``ids``."""
+    taken = [int(m.group(2)) for i in ids if (m := ARTIFACT_ID.match(i)) and m.group(1) == Kind.TEXT.value]
+    first = max(taken, default=0) + 1
+    return [Artifact(id=f"text-{k}", kind=Kind.TEXT, file=f"text-{k}{EXTENSION[Kind.TEXT]}", tool=TOOL, args={"text": passage},
+                     created_at=datetime.now(UTC), sha256=hashlib.sha256(passage.encode()).hexdigest())
+            for k, passage in enumerate(passages(request), first)]
+
+
+def quoted_text(quotes: Iterable[Artifact]) -> dict[str, str]:
+    """``{"${text-1}": passage}``: the references to the ``quotes``, with what replaces them."""
+    return {f"${{{a.id}}}": a.args["text"] for a in quotes}
