@@ -309,6 +309,10 @@ class PlannerOptions:
     """each passage of six words or more the request quotes is offered as a text artifact
     (``agent.quotes``): a step names it as a source and gets the passage itself; off: the
     arguments answer copies it out."""
+    parts: bool = False
+    """the request message names the tools its parts read closest to (``ToolRanker.read_in_parts``:
+    per clause, the closest tool by MiniLM when it reads close enough): the tool graph's share of
+    the decomposition, offered to the model, which still decides."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -426,6 +430,8 @@ class Planner:
                 notes.append("Tools that may fit: " + ", ".join(ranked[: opts.candidates]) + ".")
             if opts.restrict:
                 names = [n for n in ranked[: opts.restrict]]
+        if opts.parts and (closest := self._tool_ranker().read_in_parts(request, set(names))):
+            notes.append("Tools its parts read closest to: " + ", ".join(closest) + ".")
         messages = self.messages(history, request, visible, notes)
         if not opts.two_part:
             return self._single(session, messages, seed)

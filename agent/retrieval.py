@@ -18,6 +18,7 @@ from functools import cache
 from collections.abc import Sequence
 from typing import Any
 
+from agent.quotes import QUOTED
 from tools.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,16 @@ class _Index:
             self._vectors = embed(self.texts)
         return (embed([query]) @ self._vectors.T)[0].tolist()
 
+    def best(self, queries: Sequence[str]) -> list[tuple[int, float]]:
+        """The closest text to each query (index, cosine), the queries embedded in one batch;
+        empty without the embedder, whose cosines a word overlap cannot stand in for."""
+        if not self.texts or not queries or _embedder() is None:
+            return []
+        if self._vectors is None:
+            self._vectors = embed(self.texts)
+        top = (embed(list(queries)) @ self._vectors.T).max(dim=1)
+        return [(int(i), float(v)) for v, i in zip(top.values, top.indices, strict=True)]
+
 
 class ExampleIndex:
     """``nearest(request, k)`` -> the ``k`` examples (``{request, ...}`` dicts) whose requests are
@@ -108,6 +119,30 @@ def example_tasks(examples: Sequence[dict[str, Any]], most: int = 4) -> dict[str
     return out
 
 
+CLAUSE = re.compile(r"[.,;:!?]|\b(?:and then|then|and|after that|finally)\b", re.IGNORECASE)
+"""Where a request's parts end: a stop, or a word that starts the next part."""
+
+PART_WORDS = 3
+"""A shorter part ("Finally", "the audio") names no job of its own."""
+
+GIVEN = re.compile(r"^(?:i have|i've got|i got|here is|here's|there is|there's|this is|it is|the text is|my \w+ is)\b", re.IGNORECASE)
+"""A part that says what the user has ("I have a video file") names no job either: on TaskBench's
+dev requests half the tools read closest to such parts were in the gold plan, 85 % for the others."""
+
+CLOSE_PART = 0.5
+"""How close (cosine) a part must read to a tool to be named for it. Measured on TaskBench's 329
+dev requests (``bench/results/v12``): the tool closest to each part is in the gold plan 65 % of the
+time over all parts, 80 % above 0.5 (1.9 tools a request), where the planner's own tools were 73 %;
+those above 0.5 include 30 % of the gold tools the planner's answers left out."""
+
+
+def request_parts(request: str) -> list[str]:
+    """The request's parts in order, its quoted passages left out (what to do, not what to do it to)."""
+    text = QUOTED.sub(" ", request)
+    parts = (part.strip() for part in CLAUSE.split(text))
+    return [part for part in parts if len(part.split()) >= PART_WORDS and not GIVEN.match(part)]
+
+
 class ToolRanker:
     """``rank(request)`` -> every tool name of ``registry``, closest description first.
 
@@ -124,6 +159,12 @@ class ToolRanker:
     def rank(self, request: str) -> list[str]:
         scores = self._index.scores(request)
         return [n for _, n in sorted(zip(scores, self.names, strict=True), key=lambda p: -p[0])]
+
+    def read_in_parts(self, request: str, among: set[str] | None = None) -> list[str]:
+        """The tools the request's parts read closest to, in the parts' order, each part's closest
+        tool kept when it reads at least ``CLOSE_PART`` like it (and is among ``among``)."""
+        found = [self.names[i] for i, score in self._index.best(request_parts(request)) if score >= CLOSE_PART]
+        return [n for n in dict.fromkeys(found) if among is None or n in among]
 
     def named(self, task: str) -> list[str]:
         """The tools a subtask names ("video speed_changer" names ``video_speed_changer``), longest name first."""

@@ -51,12 +51,12 @@ def _out(out: Path | None, name: str) -> Path:
 
 def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
                     similar: int, tasks: bool, bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
-                    quotes: bool) -> object:
+                    quotes: bool, parts: bool) -> object:
     from agent.planner import PlannerOptions
 
     return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal, candidates=candidates,
                           restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist, off_task=off_task, tool_first=tool_first,
-                          describe_unshown=describe, quotes=quotes)
+                          describe_unshown=describe, quotes=quotes, parts=parts)
 
 
 def ablation_flags(fn):  # type: ignore[no-untyped-def]
@@ -80,7 +80,9 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
         click.option("--describe/--no-describe", "describe", default=True, show_default=True,
                      help="A tool no pool example uses gets a one-step example written from its description."),
         click.option("--quotes/--no-quotes", "quotes", default=True, show_default=True,
-                     help="The arguments prompt names the request's quoted passages (@q1); a name in the answer becomes the passage."),
+                     help="A passage the request quotes (six words or more) is offered as a text artifact a step takes whole."),
+        click.option("--parts/--no-parts", "parts", default=False, show_default=True,
+                     help="The request message names the tools its parts (clauses) read closest to (MiniLM)."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
@@ -107,7 +109,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
               n_examples: int | None, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
               bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
-              quotes: bool) -> None:
+              quotes: bool, parts: bool) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -125,7 +127,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
     options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist, off_task, tool_first,
-                              describe, quotes)
+                              describe, quotes, parts)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []
