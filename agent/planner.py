@@ -312,7 +312,8 @@ class PlannerOptions:
     parts: bool = False
     """the request message names the tools its parts read closest to (``ToolRanker.read_in_parts``:
     per clause, the closest tool by MiniLM when it reads close enough): the tool graph's share of
-    the decomposition, offered to the model, which still decides."""
+    the decomposition, offered to the model, which still decides. On for ``llmga bench taskbench``
+    (TaskBench dev, 329: node / edge F1 73.6 / 37.0 -> 77.8 / 45.0)."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""

@@ -197,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-offered", action="store_true", help="offer the layout tools for every request, placement words or not")
     parser.add_argument("--no-fold-restyle", action="store_true", help="keep a restyle of a picture the plan just drew from text")
     parser.add_argument("--shortlist", type=int, default=6, help="each step's tool among the N closest to its subtask (0: one answer)")
+    parser.add_argument("--parts", action="store_true", help="name the tools the request's parts read closest to (MiniLM) with the request")
     parser.add_argument("--only", help="comma-separated conversation ids")
     args = parser.parse_args(argv)
     conversations = yaml.safe_load(args.data.read_text())
@@ -205,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = PlannerOptions(two_part=not args.single, wire_by_type=not args.no_wire, tasks=not args.no_tasks, bridge=not args.no_bridge,
                              shortlist=args.shortlist, off_task=not args.repeats_only, tool_first=args.tool_first, provenance=not args.no_provenance,
                              knobs_named=not args.all_params, make_missing=not args.no_make_missing, outside=not args.no_outside,
-                             offered=not args.no_offered, fold_restyle=not args.no_fold_restyle)
+                             offered=not args.no_offered, fold_restyle=not args.no_fold_restyle, parts=args.parts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.unlink(missing_ok=True)
     results = []

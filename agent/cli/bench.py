@@ -81,7 +81,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="A tool no pool example uses gets a one-step example written from its description."),
         click.option("--quotes/--no-quotes", "quotes", default=True, show_default=True,
                      help="A passage the request quotes (six words or more) is offered as a text artifact a step takes whole."),
-        click.option("--parts/--no-parts", "parts", default=False, show_default=True,
+        click.option("--parts/--no-parts", "parts", default=True, show_default=True,
                      help="The request message names the tools its parts (clauses) read closest to (MiniLM)."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
