@@ -26,7 +26,7 @@ from typing import Any
 
 import networkx as nx
 
-from agent.planner import Planner
+from agent.planner import Planner, PlannerOptions
 from bench.common import (
     AttachedSession,
     Timing,
@@ -44,7 +44,7 @@ from tools.llm.protocol import LLMBackend
 from tools.registry import Registry
 
 LEVELS = ("easy", "medium", "hard")
-SOLUTION = re.compile(r"<Solution>(.*)</Solution>", re.S)
+SOLUTION = re.compile(r"<Solution>(.*)</Solution>", re.DOTALL)
 
 
 def load_registry(path: Path) -> Registry:
@@ -181,10 +181,11 @@ def score(record: dict[str, Any], steps: Sequence[Any], registry: Registry, sess
     }
 
 
-def run(records: Sequence[dict[str, Any]], registry: Registry, backend: LLMBackend, *, max_attempts: int = 3, max_tokens: int = 384) -> Iterator[Result]:
+def run(records: Sequence[dict[str, Any]], registry: Registry, backend: LLMBackend, *, max_attempts: int = 3, max_tokens: int = 384,
+        options: PlannerOptions | None = None) -> Iterator[Result]:
     """No in-context examples: ControlLLM has no held-out split of its own here, and the
     packaged product examples name tools this registry does not have."""
-    planner = Planner(backend, registry, max_attempts=max_attempts, max_tokens=max_tokens, examples_text="")
+    planner = Planner(backend, registry, max_attempts=max_attempts, max_tokens=max_tokens, examples_text="", options=options or PlannerOptions())
     for record in records:
         session = AttachedSession(mentioned_files(record["instruction"]))
         outcome, timing = run_planner(planner, session, record["instruction"])

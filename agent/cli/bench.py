@@ -181,8 +181,10 @@ def layout(data: Path | None, examples_from: Path | None, limit: int, planner: s
 @click.option("--attempts", default=3, show_default=True)
 @click.option("--max-tokens", default=384, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/controlllm-<time>.jsonl).")
+@click.option("--parts/--no-parts", "parts", default=False, show_default=True,
+              help="The request message names the tools its parts (clauses) read closest to (MiniLM).")
 def controlllm(data: Path | None, tools_json: Path | None, limit: int | None, planner: str | None, attempts: int, max_tokens: int,
-               out: Path | None) -> None:
+               out: Path | None, parts: bool) -> None:
     """ControlLLM tool100: tool-domain F1, dependency and argument-type correctness, by level."""
     cl = harness("controlllm")
     data = data or eval_dir() / "controlllm" / "tool100_dev.jsonl"
@@ -191,7 +193,10 @@ def controlllm(data: Path | None, tools_json: Path | None, limit: int | None, pl
     records = cl.sample(records, limit)
     backend = get_backend(planner)
     results = []
-    for number, result in enumerate(cl.run(records, registry, backend, max_attempts=attempts, max_tokens=max_tokens), 1):
+    from agent.planner import PlannerOptions
+
+    options = PlannerOptions(parts=parts)
+    for number, result in enumerate(cl.run(records, registry, backend, max_attempts=attempts, max_tokens=max_tokens, options=options), 1):
         results.append(result)
         click.echo(f"[{number}/{len(records)}] {result.record['level']:<6} {result.timing.seconds:5.1f}s {result.source:<8} "
                    f"domains {sorted(result.predicted_domains)} vs {sorted(result.gold_domains)}", err=True)

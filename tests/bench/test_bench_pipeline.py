@@ -160,6 +160,9 @@ def test_cli_taskbench_end_to_end_with_the_fake_planner(tmp_path: Path, monkeypa
     assert "gpt-4" in result.output and len(out.read_text().splitlines()) == 3
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["overall"]["n"] == 3 and summary["overall"]["node"] > 90
+    # the request read in parts is on by default here: the tools its parts read closest to travel with it
+    asked = [call.messages[-1].content for call in fake.calls]
+    assert any("Tools its parts read closest to: " in text for text in asked)
 
 
 @needs_data
