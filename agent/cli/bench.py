@@ -59,6 +59,9 @@ def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool,
                           describe_unshown=describe, quotes=quotes, parts=parts)
 
 
+PARTS_HELP = "The request message names the tools its parts (clauses) read closest to (MiniLM)."
+
+
 def ablation_flags(fn):  # type: ignore[no-untyped-def]
     """The planner's switches, one per ablation row (defaults: everything on)."""
     for option in reversed([
@@ -82,7 +85,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
         click.option("--quotes/--no-quotes", "quotes", default=True, show_default=True,
                      help="A passage the request quotes (six words or more) is offered as a text artifact a step takes whole."),
         click.option("--parts/--no-parts", "parts", default=True, show_default=True,
-                     help="The request message names the tools its parts (clauses) read closest to (MiniLM)."),
+                     help=PARTS_HELP),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
@@ -182,7 +185,7 @@ def layout(data: Path | None, examples_from: Path | None, limit: int, planner: s
 @click.option("--max-tokens", default=384, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Per-request JSONL (default: bench-results/controlllm-<time>.jsonl).")
 @click.option("--parts/--no-parts", "parts", default=False, show_default=True,
-              help="The request message names the tools its parts (clauses) read closest to (MiniLM).")
+              help=PARTS_HELP)
 def controlllm(data: Path | None, tools_json: Path | None, limit: int | None, planner: str | None, attempts: int, max_tokens: int,
                out: Path | None, parts: bool) -> None:
     """ControlLLM tool100: tool-domain F1, dependency and argument-type correctness, by level."""
@@ -191,10 +194,10 @@ def controlllm(data: Path | None, tools_json: Path | None, limit: int | None, pl
     registry = cl.load_registry(tools_json or data.parent / "tools.json")
     records = cl.load_records(data)
     records = cl.sample(records, limit)
-    backend = get_backend(planner)
-    results = []
     from agent.planner import PlannerOptions
 
+    backend = get_backend(planner)
+    results = []
     options = PlannerOptions(parts=parts)
     for number, result in enumerate(cl.run(records, registry, backend, max_attempts=attempts, max_tokens=max_tokens, options=options), 1):
         results.append(result)
