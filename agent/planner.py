@@ -53,7 +53,7 @@ from agent.catalogue import (
     tool_catalogue,
 )
 from agent.quotes import TOOL as QUOTE
-from agent.quotes import quote_artifacts, quoted_text
+from agent.quotes import URL_PARAM, quote_artifacts, quoted_text, stated_urls
 from agent.references import makes_from_nothing, meant_instead, newest_first, with_own_picture
 from agent.retrieval import ExampleIndex, ToolRanker
 from graphs.plan import ArtifactRef, BoundPlan, Plan, Step, StepRef, bind, check_shape, parse_ref
@@ -212,7 +212,8 @@ class WiredStep:
     tool: type[Tool]
     refs: dict[str, str]
     params: dict[str, Any]
-    """values the planner sets itself, not the arguments answer: the passage a step names as its source"""
+    """values the planner sets itself, not the arguments answer: the passage a step names as its
+    source, the web address the request states for a ``url`` parameter"""
 
 
 @dataclass
@@ -309,6 +310,9 @@ class PlannerOptions:
     """each passage of six words or more the request quotes is offered as a text artifact
     (``agent.quotes``): a step names it as a source and gets the passage itself; off: the
     arguments answer copies it out."""
+    urls: bool = True
+    """an open ``url`` parameter takes the web address the request states (``agent.quotes.stated_urls``),
+    when it states one per such parameter, in step order; off: the arguments answer copies it out."""
     parts: bool = False
     """the request message names the tools its parts read closest to (``ToolRanker.read_in_parts``:
     per clause, the closest tool by MiniLM when it reads close enough): the tool graph's share of
@@ -474,6 +478,8 @@ class Planner:
         for step in structure.steps:  # a quoted passage is no artifact of the session: the step gets the words
             step.params.update({name: texts[ref] for name, ref in step.refs.items() if ref in texts})
             step.refs = {name: ref for name, ref in step.refs.items() if ref not in texts}
+        if opts.urls:
+            fill_stated_urls(structure.steps, request)
         outcome.by_type = structure.by_type
         if on_structure is not None:
             on_structure([(s.label, s.tool.name, sorted(set(s.refs.values()))) for s in structure.steps])
@@ -1027,7 +1033,7 @@ class Planner:
                 if name in step.refs:
                     problems.append(f"{step.label}.{name} already comes from {step.refs[name]}: leave it out")
                 elif name in step.params:
-                    problems.append(f"{step.label}.{name} is already the passage the request quotes: leave it out")
+                    problems.append(f"{step.label}.{name} is already set from the request: leave it out")
                 elif isinstance(value, str) and value.startswith("${"):
                     problems.append(f"{step.label}.{name}: write a value, not a reference")
         if problems:
@@ -1109,6 +1115,18 @@ def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:
 
 STRUCTURE_TOKENS = 320
 CANNOT = "I cannot do that with the tools I have."
+
+
+def fill_stated_urls(steps: Sequence[WiredStep], request: str) -> None:
+    """Each ``url`` parameter no source feeds takes, in step order, the web address the request
+    states in the same place, where it states exactly as many: with more or fewer, which goes where
+    is the model's to say (and a url an earlier step extracts is a source, never open)."""
+    open_ = [(step, name) for step in steps for name in step.tool.Params.model_fields
+             if URL_PARAM.search(name) and name not in step.refs and name not in step.params]
+    urls = stated_urls(request)
+    if open_ and len(open_) == len(urls):
+        for (step, name), url in zip(open_, urls, strict=True):
+            step.params[name] = url
 
 
 def describe(structure: Structure) -> str:

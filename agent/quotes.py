@@ -8,6 +8,12 @@ file: the structure answer names it where a step takes it, the grammar then offe
 that take text, and the step's text is the passage as the user wrote it, with no argument to write.
 The artifacts are the planner's only: the session stores nothing for them, and the plan carries
 the passage itself.
+
+A web address the request states is a value of its own kind: a ``url`` parameter takes it as
+written (``stated_urls``), so a downloader's address needs no second answer. On TaskBench's 329
+dev requests (the v13 answers replayed) that answer is no longer asked for on 33, where the
+address was all it held; on 13 the model had also added a scheme the request did not write
+(``example.com/audio.wav`` -> ``https://example.com/audio.wav``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,20 @@ MIN_WORDS = 6
 
 TOOL = "quote"
 """What a quoted passage's artifact line says made it (``text-1 (text) by quote``)."""
+
+
+URL = re.compile(r"""(?:https?://|www\.)[^\s'"<>]+|(?<![@\w./-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io)\b(?:/[^\s'"<>]*)?""",
+                 re.IGNORECASE)
+"""A web address as a request writes it: with its scheme or ``www.``, or a bare host under a common
+top-level domain (``example.com/audio.wav``; a ``photo.png`` is a file, not an address)."""
+
+URL_PARAM = re.compile(r"(?:^|_)url$")
+"""The parameters that take a web address: ``url``, ``source_url``."""
+
+
+def stated_urls(text: str) -> list[str]:
+    """The web addresses ``text`` states, each once, in order, without the stop or bracket after one."""
+    return list(dict.fromkeys(m.group(0).rstrip(".,;:!?)]") for m in URL.finditer(text)))
 
 
 def passages(text: str) -> list[str]:

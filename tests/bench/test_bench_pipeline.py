@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from agent.catalogue import plan_schema, tool_catalogue
 from agent.llm.fake import FakeBackend
+from agent.planner import Planner, PlannerOptions
 from bench import controlllm as cl
 from bench import eval_dir
 from bench import taskbench as tb
@@ -443,3 +444,27 @@ def test_a_last_step_beyond_the_subtasks_that_no_subtask_names_is_left_out(tmp_p
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["image_downloader"]
     assert outcome.by_type[0] == "s2 (image_to_text) is no subtask's tool and comes last: left out"
+
+
+def test_a_url_parameter_takes_the_address_the_request_states(small: Path):
+    """A downloader's ``url`` is the address as written (no scheme added), and a plan whose only
+    open parameter it was asks for no arguments answer; where the request states fewer addresses
+    than there are such parameters, the model writes them, and with ``urls`` off it always does."""
+    from agent.quotes import stated_urls
+
+    assert stated_urls("from example.com/a.jpg, then https://x.org/b.png). Mail bob@y.com; keep c.jpg") == [
+        "example.com/a.jpg", "https://x.org/b.png"]
+    registry = taskbench_registry(small / "tool_desc.json")
+    session = AttachedSession([])
+    one = FakeBackend([{"tasks": ["image downloader"], "steps": [{"tool": "image_downloader"}]}])
+    outcome = Planner(one, registry).plan(session, "Please download the image at example.com/cat.jpg.")
+    assert outcome.ok, outcome.errors
+    assert outcome.plan.steps[0].args == {"url": "example.com/cat.jpg"} and len(one.calls) == 1
+    two = {"tasks": ["image downloader", "image downloader"], "steps": [{"tool": "image_downloader"}, {"tool": "image_downloader"}]}
+    asked = FakeBackend([two, {"s1": {"url": "example.com/cat.jpg"}, "s2": {"url": "example.com/dog.jpg"}}])
+    outcome = Planner(asked, registry).plan(session, "Download the image at example.com/cat.jpg and a second one like it.")
+    assert outcome.ok, outcome.errors
+    assert "url" in asked.calls[1].json_schema["properties"]["s1"]["properties"] and len(asked.calls) == 2
+    off = FakeBackend([{"tasks": ["image downloader"], "steps": [{"tool": "image_downloader"}]}, {"s1": {"url": "https://example.com/cat.jpg"}}])
+    outcome = Planner(off, registry, options=PlannerOptions(urls=False)).plan(session, "Please download the image at example.com/cat.jpg.")
+    assert outcome.plan.steps[0].args == {"url": "https://example.com/cat.jpg"} and len(off.calls) == 2
