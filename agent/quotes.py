@@ -12,8 +12,8 @@ the passage itself.
 A web address the request states is a value of its own kind: a ``url`` parameter takes it as
 written (``stated_urls``), so a downloader's address needs no second answer. On TaskBench's 329
 dev requests (the v13 answers replayed) that answer is no longer asked for on 33, where the
-address was all it held; on 13 the model had also added a scheme the request did not write
-(``example.com/audio.wav`` -> ``https://example.com/audio.wav``).
+address was all it held; and where a request wrote a bare address, the model had added a scheme
+it did not write (``example.com/audio.wav`` -> ``https://example.com/audio.wav``, 4 of them).
 """
 
 from __future__ import annotations
