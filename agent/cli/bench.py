@@ -51,12 +51,12 @@ def _out(out: Path | None, name: str) -> Path:
 
 def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
                     similar: int, tasks: bool, bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
-                    quotes: bool, parts: bool) -> object:
+                    quotes: bool, parts: bool, urls: bool) -> object:
     from agent.planner import PlannerOptions
 
     return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal, candidates=candidates,
                           restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist, off_task=off_task, tool_first=tool_first,
-                          describe_unshown=describe, quotes=quotes, parts=parts)
+                          describe_unshown=describe, quotes=quotes, parts=parts, urls=urls)
 
 
 PARTS_HELP = "The request message names the tools its parts (clauses) read closest to (MiniLM)."
@@ -86,6 +86,8 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="A passage the request quotes (six words or more) is offered as a text artifact a step takes whole."),
         click.option("--parts/--no-parts", "parts", default=True, show_default=True,
                      help=PARTS_HELP),
+        click.option("--urls/--no-urls", "urls", default=True, show_default=True,
+                     help="An open url parameter takes the web address the request states (no arguments answer to copy it)."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),
     ]):
@@ -112,7 +114,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
               n_examples: int | None, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
               bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
-              quotes: bool, parts: bool) -> None:
+              quotes: bool, parts: bool, urls: bool) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -130,7 +132,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
     options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist, off_task, tool_first,
-                              describe, quotes, parts)
+                              describe, quotes, parts, urls)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []
