@@ -443,9 +443,10 @@ def test_a_source_of_the_wrong_kind_is_joined_through_one_converter_from_the_too
     assert not outcome.ok and "takes image, but s1 is video" in outcome.errors[0]
 
 
-def test_a_plugin_tool_beside_the_packaged_examples_gets_its_described_example(registry):
-    """The packaged examples cannot know a plugin's tools: each gets its one-step example; our own
-    tools get none (the system prompt, and so its prompt cache, is the same as without the plugin's)."""
+def test_a_plugin_tool_beside_the_packaged_examples_gets_its_described_example_when_asked(registry):
+    """With ``describe_plugins`` each plugin tool gets its one-step example and our own tools get
+    none; by default (it cost our own turns, see the option) the system prompt shows no example
+    for it, only its catalogue line."""
     from agent.catalogue import described_example
     from tools.base import Input, Tool
     from tools.registry import Registry
@@ -463,11 +464,15 @@ def test_a_plugin_tool_beside_the_packaged_examples_gets_its_described_example(r
     with_plugin = Registry()
     for tool in [*registry, Sepia]:
         with_plugin.register(tool, origin="sepia")
-    ours, theirs = Planner(FakeBackend([]), registry).system, Planner(FakeBackend([]), with_plugin).system
+    described = PlannerOptions(describe_plugins=True)
+    ours, theirs = Planner(FakeBackend([]), registry, options=described).system, Planner(FakeBackend([]), with_plugin, options=described).system
     request = described_example(Sepia)["request"]
     assert request == "Tint a picture in warm brown tones, like an old photograph. Files: example.png."
     assert f"Request: {request}" in theirs and "Request: Tint" not in ours
     assert theirs.count("Example.") == ours.count("Example.") + 1
+    plain = Planner(FakeBackend([]), with_plugin).system
+    assert "Request: Tint" not in plain and "- sepia_tint(image: image) -> image" in plain
+    assert plain.count("Example.") == Planner(FakeBackend([]), registry).system.count("Example.")
 
 
 def test_an_extra_source_for_the_words_of_a_step_fed_already_is_left_out_not_converted(registry, session):
