@@ -1124,9 +1124,9 @@ CANNOT = "I cannot do that with the tools I have."
 
 
 def fill_stated_urls(steps: Sequence[WiredStep], request: str) -> None:
-    """Each ``url`` parameter no source feeds takes, in step order, the web address the request
-    states in the same place, where it states exactly as many: with more or fewer, which goes where
-    is the model's to say (and a url an earlier step extracts is a source, never open)."""
+    """The ``url`` parameters no source feeds take the web addresses the request states, the first
+    step's the first address, where it states exactly as many: with more or fewer, which goes where
+    is the model's to say (a url an earlier step extracts is a source, never open)."""
     open_ = [(step, name) for step in steps for name in step.tool.Params.model_fields
              if URL_PARAM.search(name) and name not in step.refs and name not in step.params]
     urls = stated_urls(request)
