@@ -13,19 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from agent.planner import Planner, PlanOutcome, parse_plan
+from agent.quotes import URL
 from bench.metrics import AUDIO_EXT, IMAGE_EXT, VIDEO_EXT, percentile
 from graphs.plan import ArtifactRef, Step, StepRef, parse_ref
 from tools.artifacts import EXTENSION, Artifact, Kind, Session
 from tools.errors import InputError, PlanError
 from tools.registry import Registry
 
-URL = re.compile(r"(?:https?://|www\.)\S+")
 _EXT = {**{e: Kind.IMAGE for e in IMAGE_EXT}, **{e: Kind.AUDIO for e in AUDIO_EXT}, **{e: Kind.VIDEO for e in VIDEO_EXT}}
 FILE = re.compile(r"(?<![\w./-])([\w./-]*\w\.(" + "|".join(sorted(_EXT, key=len, reverse=True)) + r"))(?![\w-])", re.IGNORECASE)
 
 
 def mentioned_files(request: str) -> list[tuple[str, Kind]]:
-    """Image, audio and video file names the request mentions (not inside URLs), in order.
+    """Image, audio and video file names the request mentions (not inside web addresses, as the
+    planner reads them: ``agent.quotes.URL``), in order.
 
     A benchmark request names its inputs ("example.jpg"); in the product the user attaches them.
     Each becomes an imported artifact, the way ``llmga run --input`` would make one.

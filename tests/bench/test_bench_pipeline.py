@@ -73,7 +73,7 @@ def test_bench_tools_are_typed_description_only_tools(small: Path):
 
 
 def test_mentioned_files_skip_urls():
-    files = mentioned_files("Stitch 'a.jpg' and dir/b.PNG, add song.mp3; see https://x.com/c.jpg and www.y.org/d.wav")
+    files = mentioned_files("Stitch 'a.jpg' and dir/b.PNG, add song.mp3; see https://x.com/c.jpg and www.y.org/d.wav, example.com/e.wav")
     assert files == [("a.jpg", Kind.IMAGE), ("dir/b.PNG", Kind.IMAGE), ("song.mp3", Kind.AUDIO)]
     session = AttachedSession(files)
     assert session.by_source == {"a.jpg": "image-1", "dir/b.PNG": "image-2", "song.mp3": "audio-1"}
