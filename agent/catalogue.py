@@ -258,6 +258,7 @@ def structure_schema(
     arity: dict[str, int] | None = None,
     tasks: bool = True,
     tool_first: bool = False,
+    steps: bool = True,
 ) -> dict[str, Any]:
     """The grammar of the structure answer for one request.
 
@@ -276,6 +277,9 @@ def structure_schema(
     A tool in ``needs_input`` (a required artifact input) must name its sources, and is not
     offered where nothing could feed it (``upscale`` as the first step of an empty session).
     ``arity`` (tool name -> how many inputs it has) caps how many sources a step may name.
+    Without ``steps`` (and with ``tasks``) the answer ends after the subtasks: ``"steps"`` is
+    bound to ``[]``, so the model closes its list as it would and writes no step (the planner
+    makes them from the subtasks, ``PlannerOptions.graph_steps``).
     """
 
     def item(position: int) -> dict[str, Any]:
@@ -296,7 +300,10 @@ def structure_schema(
         props = {"tasks": task_list(n), "steps": steps} if tasks else {"steps": steps}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
-    if not positional:
+    if tasks and not steps:
+        plan = {"type": "object", "properties": {"tasks": task_list(None), "steps": {"type": "array", "maxItems": 0}},
+                "required": ["tasks", "steps"], "additionalProperties": False}
+    elif not positional:
         plan = plan_object(None)
     elif tasks:  # one alternative per number of subtasks
         plan = {"anyOf": [plan_object(n) for n in range(1, max_steps + 1)]}

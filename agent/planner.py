@@ -281,6 +281,14 @@ class PlannerOptions:
     and so is a step under a subtask naming another tool. With subtasks in words (the packaged
     examples) the step is the choice and only repeats are mended (measured: 4 right turns of our
     own went wrong when re-asked). Off: repeats only, always."""
+    graph_steps: bool = True
+    """with ``off_task`` (examples whose subtasks are their tools' names, TaskBench's): the
+    structure answer ends after the subtasks (the grammar binds ``"steps"`` to ``[]``) and the
+    tool graph makes the steps: each subtask's tool in order, each taking the step before it
+    where it takes what that step makes, artifacts wired by type; a subtask naming no tool gets
+    its step asked for from its shortlist. The steps were two thirds of that answer's tokens,
+    and replaying v14's answers the graph's wiring scores better than the model's (TaskBench
+    dev, 329: node / edge F1 77.8 / 45.0 -> 78.1 / 46.1). Off: the model writes the steps."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
@@ -376,6 +384,7 @@ class Planner:
         # examples without written subtasks show each tool's name as its subtask: the model then
         # writes its choice of tool there, and the steps are held to it (``off_task``)
         self._subtasks_name_tools = self.options.off_task and bool(pool) and not any((e.get("plan") or {}).get("tasks") for e in pool)
+        self._graph_steps = self._subtasks_name_tools and self.options.graph_steps and self.options.tasks and bool(self.options.shortlist)
         # With ``similar`` the examples travel with each request, and the system prompt (the part
         # the prompt cache keeps) holds only the instructions and the tools.
         self.pool = ExampleIndex([e for e in pool if self._render([e], registry)]) if self.options.similar else None
@@ -451,7 +460,8 @@ class Planner:
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
         schema = structure_schema(names, [a.id for a in visible], positional=opts.positional, refusal=opts.refusal,
                                   accepts=accepts, needs_input=self._needs if opts.typed_sources else None,
-                                  arity=self._arity if opts.typed_sources else None, tasks=opts.tasks, tool_first=opts.tool_first)
+                                  arity=self._arity if opts.typed_sources else None, tasks=opts.tasks, tool_first=opts.tool_first,
+                                  steps=not self._graph_steps)
         allowed = set(names)
 
         def read(text: str) -> Structure | Refusal | tuple[PlanReply, Plan, BoundPlan | None]:
@@ -530,9 +540,10 @@ class Planner:
         ``shortlist`` tools closest to its subtask (where the subtasks are words, not tool names,
         see ``off_task``: only when it also repeats an earlier step's tool), the subtasks decide: if each names a tool ("audio splicer"),
         those tools are the steps and the tool graph wires them; otherwise the steps are asked for
-        again, one per subtask, the k-th chosen from the k-th subtask's shortlist. Asking for
-        the subtasks alone does not work: the grammar that ends the answer after them bans the
-        token the model closes the list with (``"],``), and it keeps listing subtasks instead.
+        again, one per subtask, the k-th chosen from the k-th subtask's shortlist. With
+        ``graph_steps`` the answer holds the subtasks only and goes the same way. (A grammar that
+        ends the answer right after the subtasks bans the token the model closes the list with,
+        ``"],``, and it keeps listing subtasks instead: the steps key stays, bound to ``[]``.)
         """
         opts = self.options
 
@@ -549,6 +560,9 @@ class Planner:
                          and t.offered_for.search(request)][:3]
                 raise ValueError(f"the subtasks {tasks} are an example's (for '{copied}'), not this request's: "
                                  "list what this request asks for" + (f" (its words call for {', '.join(asked)})" if asked else ""))
+            if self._graph_steps and isinstance(tasks, list) and tasks and steps == []:
+                tasks = [str(t) for t in tasks][:MAX_STEPS]
+                return OffTask(tasks, self._shortlists(tasks, allowed, visible), [])
             if isinstance(tasks, list) and tasks and isinstance(steps, list) and steps and all(isinstance(x, dict) and "args" not in x for x in steps):
                 tasks = [str(t) for t in tasks][:MAX_STEPS]
                 shortlists = self._shortlists(tasks, allowed, visible)
@@ -583,12 +597,12 @@ class Planner:
             # (its wiring is often right where its tool stuttered), else by type alone
             tools = [names[0] for names in named]
             kept = [self._sources_kept(tools, written, visible)] if len(written) == len(named) else []
-            for steps_named in [*kept, self._chained(tools), [{"tool": name} for name in tools]]:
+            for steps_named in [*kept, self._chained(tools, visible), [{"tool": name} for name in tools]]:
                 try:
                     value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
                 except ValueError:
                     continue
-                if isinstance(value, Structure):
+                if isinstance(value, Structure) and written:
                     value.by_type.insert(0, "a step's tool was not what its subtask names: each subtask's own tool was taken")
                 return Answered(value, [first.trace])
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
@@ -648,18 +662,29 @@ class Planner:
             made[step_label(position)] = set(tool.outputs.values())
         return steps
 
-    def _chained(self, tools: list[str]) -> list[dict[str, Any]]:
+    def _chained(self, tools: list[str], visible: Sequence[Artifact]) -> list[dict[str, Any]]:
         """``tools`` as steps in the order the subtasks list them, each taking the step before it
-        where it takes what that step makes. With no sources of its own a text input is a
-        parameter the arguments answer fills: "extract the keywords, translate them, summarize"
-        had each step's text written out as "benefits of exercise", and no step took another's."""
+        where it takes what that step makes, and for each input of a kind that step does not feed,
+        the first artifact of that kind no earlier step took, in the order they are listed (the
+        files as the request names them: "combine example1.wav and example2.wav"). With no source
+        of its own a text input is a parameter the arguments answer fills: "extract the keywords,
+        translate them, summarize" had each step's text written out as "benefits of exercise",
+        and no step took another's."""
+        left = list(visible)
         steps: list[dict[str, Any]] = []
         for position, name in enumerate(tools):
             tool = self.registry.get(name)
-            takes = {spec.kind for spec in tool.inputs.values()} | ({Kind.TEXT} if text_slots(tool) else set())
+            needs = [spec.kind for spec in tool.inputs.values()] + [Kind.TEXT] * bool(text_slots(tool))
             before = self.registry.get(tools[position - 1]) if position else None
-            fed = before is not None and bool(set(before.outputs.values()) & takes)
-            steps.append({"tool": name, "in": [step_label(position)] if fed else []})
+            sources = []
+            if before is not None and (made := set(before.outputs.values()) & set(needs)):
+                sources.append(step_label(position))
+                needs.remove(next(iter(made)))
+            for kind in needs:
+                if (artifact := next((a for a in left if a.kind == kind), None)) is not None:
+                    sources.append(artifact.id)
+                    left.remove(artifact)
+            steps.append({"tool": name, "in": sources})
         return steps
 
     def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:

@@ -155,7 +155,8 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
     mask feeds both of ``harmonize``'s inputs); a text source feeds a text parameter. A required
     artifact input nobody named is wired by type to the most recent unconsumed earlier output of
     its kind, else the most recent one of its kind (``earlier``: steps and artifacts, oldest
-    first; ``consumed``: references other steps already take). A source that fits no input, or an input that nothing can fill, is a problem worded
+    first; ``consumed``: references other steps already take), never one another input of the step
+    already takes while another of its kind is there. A source that fits no input, or an input that nothing can fill, is a problem worded
     for the model.
     """
     slots: list[tuple[str, Kind]] = [(n, spec.kind) for n, spec in tool.inputs.items()]
@@ -187,7 +188,9 @@ def wire(tool: type, sources: list[Source], earlier: list[Source], label: str, c
         if not fitting:
             problems.append(f"{label} ({tool.name}) needs {'an' if spec.kind.value[0] in 'aeiou' else 'a'} {spec.kind.value} for '{name}', and nothing before it makes one")
             continue
-        source, output = next(((s, o) for s, o in fitting if s.ref(o) not in consumed), fitting[0])
+        # not what another input of this step already takes (audio_splicer wired audio-2 twice)
+        fresh = [(s, o) for s, o in fitting if s.ref(o) not in args.values()] or fitting
+        source, output = next(((s, o) for s, o in fresh if s.ref(o) not in consumed), fresh[0])
         args[name] = source.ref(output)
         by_type.append(f"{label}.{name} <- {source.label}")
     return Wiring(args, by_type, problems, unplaced, extra)
