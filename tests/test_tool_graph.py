@@ -95,3 +95,25 @@ def test_exports(graph, tmp_path):
     if shutil.which("dot"):
         out = render_png(dot, tmp_path / "g.png")
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class Blend(Tool):
+    """Two pictures into one (two inputs of one kind)."""
+
+    name = "fake_blend"
+    inputs = {"image": Input(Kind.IMAGE), "image_2": Input(Kind.IMAGE)}
+    outputs = {"image": Kind.IMAGE}
+
+    def run(self, ctx: ToolContext, params: ToolParams, *, image: ArtifactHandle, image_2: ArtifactHandle) -> dict:
+        return {"image": image.image()}
+
+
+def test_two_inputs_of_one_kind_wired_by_type_take_two_sources():
+    """Nothing named, two pictures in the session: each input gets one (audio_splicer was wired
+    audio-2 twice); with one picture only, both take it rather than fail."""
+    from graphs.tool_graph import Source, wire
+
+    first, second = Source("image-1", ((None, Kind.IMAGE),)), Source("image-2", ((None, Kind.IMAGE),))
+    wiring = wire(Blend, [], [first, second], "s1")
+    assert sorted(wiring.args.values()) == ["${image-1}", "${image-2}"] and not wiring.problems
+    assert wire(Blend, [], [first], "s1").args == {"image": "${image-1}", "image_2": "${image-1}"}

@@ -468,3 +468,53 @@ def test_a_url_parameter_takes_the_address_the_request_states(small: Path):
     off = FakeBackend([{"tasks": ["image downloader"], "steps": [{"tool": "image_downloader"}]}, {"s1": {"url": "https://example.com/cat.jpg"}}])
     outcome = Planner(off, registry, options=PlannerOptions(urls=False)).plan(session, "Please download the image at example.com/cat.jpg.")
     assert outcome.plan.steps[0].args == {"url": "https://example.com/cat.jpg"} and len(off.calls) == 2
+
+
+def _splicing(tmp_path: Path) -> tuple[tb.Bench, dict]:
+    nodes = [{"id": "Audio Splicer", "desc": "Combines two audio files into one.", "input-type": ["audio", "audio"], "output-type": ["audio"]},
+             {"id": "Audio-to-Image", "desc": "Draws a waveform of an audio file.", "input-type": ["audio"], "output-type": ["image"]},
+             {"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
+                                 "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
+    return bench, example
+
+
+def test_subtasks_naming_tools_end_the_answer_and_the_tool_graph_makes_the_steps(tmp_path: Path):
+    """Where the examples' subtasks are tool names (TaskBench's), the grammar binds the steps to
+    ``[]``: the answer is the subtasks, and each subtask's tool becomes a step, taking the step
+    before it and the listed files its other inputs need, in the order the request names them
+    (the two files once each, not the newest twice). One model call for the whole plan."""
+    bench, example = _splicing(tmp_path)
+    request = "Combine example1.wav and example2.wav, then draw the waveform of the result."
+    fake = FakeBackend([{"tasks": ["audio splicer", "audio to image"], "steps": []}])
+    outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert len(fake.calls) == 1
+    plan = next(p for p in fake.calls[0].json_schema["anyOf"] if "tasks" in p.get("properties", {}))
+    assert plan["properties"]["steps"] == {"type": "array", "maxItems": 0}
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["audio_splicer", "audio_to_image"]
+    assert steps[0].args == {"audio": "${audio-1}", "audio_2": "${audio-2}"}
+    assert steps[1].args == {"audio": "${s1.audio}"}
+    # off: the model writes the steps, and the grammar asks for them
+    written = {"tasks": ["audio splicer"], "steps": [{"in": ["audio-1", "audio-2"], "tool": "audio_splicer"}]}
+    model = FakeBackend([written])
+    outcome = Planner(model, bench.registry, examples_data=[example], options=PlannerOptions(graph_steps=False)).plan(
+        AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert all(p["properties"]["steps"] != {"type": "array", "maxItems": 0}
+               for p in model.calls[0].json_schema["anyOf"] if "tasks" in p.get("properties", {}))
+
+
+def test_a_subtask_naming_no_tool_gets_its_step_asked_for_from_its_shortlist(tmp_path: Path):
+    """"join the two sounds" names no tool: the steps are asked for once more, one per subtask,
+    each from its subtask's shortlist (the grammar's tools for step 1 are that shortlist)."""
+    bench, example = _splicing(tmp_path)
+    request = "Join example1.wav and example2.wav."
+    fake = FakeBackend([{"tasks": ["join the two sounds"], "steps": []}, {"steps": [{"in": ["audio-1", "audio-2"], "tool": "audio_splicer"}]}])
+    outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(shortlist=2)).plan(
+        AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    assert len(fake.calls) == 2 and "audio_splicer" in json.dumps(fake.calls[1].json_schema)
+    assert [s.tool for s in outcome.plan.steps] == ["audio_splicer"]
