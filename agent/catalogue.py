@@ -573,11 +573,13 @@ def quoted_example(example: dict[str, Any]) -> dict[str, Any]:
     return {**example, "artifacts": [*example["artifacts"], *(artifact_line(a)[2:] for a in used)], "plan": plan}
 
 
-def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, tool_first: bool = False, quotes: bool = False) -> str:
+def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, tool_first: bool = False, quotes: bool = False,
+                             steps: bool = True) -> str:
     """Examples ``{artifacts, request, plan}`` (plan: full steps, or ``cannot``) in the planner's
     two-part answer form; an example naming a tool that is not installed is left out. With
     ``quotes`` a passage the request quotes is an artifact of its own, as the planner offers it
-    (``quoted_example``)."""
+    (``quoted_example``). Without ``steps`` the structure shows ``"steps":[]``, as an answer
+    whose steps the tool graph makes (``structure_schema(steps=False)``)."""
     shown = []
     for example in data:
         example = quoted_example(example) if quotes else example
@@ -590,6 +592,8 @@ def render_two_part_examples(data: list[dict[str, Any]], registry: Registry, too
         if not all(step["tool"] in registry for step in plan["steps"]):
             continue
         structure, arguments = structure_of(plan, registry, tool_first)
+        if not steps:
+            structure["steps"] = []
         text = head + "Structure: " + json.dumps(structure, ensure_ascii=False, separators=(",", ":"))
         if arguments:
             text += "\nArguments: " + json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))

@@ -289,6 +289,9 @@ class PlannerOptions:
     its step asked for from its shortlist. The steps were two thirds of that answer's tokens,
     and replaying v14's answers the graph's wiring scores better than the model's (TaskBench
     dev, 329: node / edge F1 77.8 / 45.0 -> 78.1 / 46.1). Off: the model writes the steps."""
+    shown_steps: bool = True
+    """with ``graph_steps``: the examples show their steps (off: ``"steps":[]``, as the answer
+    is; a shorter system prompt)."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a
@@ -373,8 +376,6 @@ class Planner:
         self._needs, self._arity = needing_input(registry), input_arity(registry)  # the registry's, not the request's
         self._tool_words = tool_words(registry)
         self._ranking: tuple[str, list[str]] | None = None
-        self._render = (functools.partial(render_two_part_examples, tool_first=self.options.tool_first, quotes=self.options.quotes) if self.options.two_part
-                        else render_examples)
         pool = examples_data if examples_data is not None else packaged_examples()
         if self.options.describe_unshown:
             pool = described_examples(pool, registry)
@@ -385,6 +386,9 @@ class Planner:
         # writes its choice of tool there, and the steps are held to it (``off_task``)
         self._subtasks_name_tools = self.options.off_task and bool(pool) and not any((e.get("plan") or {}).get("tasks") for e in pool)
         self._graph_steps = self._subtasks_name_tools and self.options.graph_steps and self.options.tasks and bool(self.options.shortlist)
+        self._render = (functools.partial(render_two_part_examples, tool_first=self.options.tool_first, quotes=self.options.quotes,
+                                          steps=self.options.shown_steps or not self._graph_steps) if self.options.two_part
+                        else render_examples)
         # With ``similar`` the examples travel with each request, and the system prompt (the part
         # the prompt cache keeps) holds only the instructions and the tools.
         self.pool = ExampleIndex([e for e in pool if self._render([e], registry)]) if self.options.similar else None
@@ -596,6 +600,8 @@ class Planner:
             # with the sources the model wrote at each position when there is one step per subtask
             # (its wiring is often right where its tool stuttered), else by type alone
             tools = [names[0] for names in named]
+            if not written:  # the graph makes every step: a subtask's tool runs after what makes its inputs
+                tasks, tools = self._in_dependency_order(tasks, tools, visible)
             kept = [self._sources_kept(tools, written, visible)] if len(written) == len(named) else []
             for steps_named in [*kept, self._chained(tools, visible), [{"tool": name} for name in tools]]:
                 try:
@@ -661,6 +667,33 @@ class Planner:
             steps.append({"tool": name, "in": sources})
             made[step_label(position)] = set(tool.outputs.values())
         return steps
+
+    def _in_dependency_order(self, tasks: list[str], tools: list[str], visible: Sequence[Artifact]) -> tuple[list[str], list[str]]:
+        """The subtasks and their tools, a tool moved before the first one that needs what it makes
+        and has nothing else to take it from ("stitch a still of the video with example.jpg",
+        listed as image stitcher, video to image: the stitcher has one picture, the still is the
+        other). A moved tool's own inputs must be there already, so nothing moves past its source."""
+        pairs = list(zip(tasks, tools, strict=True))
+        have = Counter(a.kind for a in visible)
+        k = 0
+        while k < len(pairs):
+            tool = self.registry.get(pairs[k][1])
+            short = Counter(spec.kind for spec in tool.inputs.values() if not spec.optional) - have
+            maker = next((j for j in range(k + 1, len(pairs)) if short and self._adds(self.registry.get(pairs[j][1]), set(short), have)), None)
+            if maker is not None:
+                pairs.insert(k, pairs.pop(maker))
+                continue
+            have.update(tool.outputs.values())
+            k += 1
+        return [t for t, _ in pairs], [n for _, n in pairs]
+
+    @staticmethod
+    def _adds(tool: type[Tool], kinds: set[Kind], have: Counter[Kind]) -> bool:
+        """Whether ``tool`` adds one of ``kinds`` from what there is: it makes one, takes none
+        (a transform, audio_effects, turns one audio into another and adds none), and has the
+        inputs it takes."""
+        takes = Counter(spec.kind for spec in tool.inputs.values() if not spec.optional)
+        return bool(kinds & set(tool.outputs.values())) and not kinds & set(takes) and not takes - have
 
     def _chained(self, tools: list[str], visible: Sequence[Artifact]) -> list[dict[str, Any]]:
         """``tools`` as steps in the order the subtasks list them, each taking the step before it
@@ -969,7 +1002,11 @@ class Planner:
         found = self._maker(tool, wiring, request, allowed)
         if found is None:
             return None
-        maker = WiredStep(f"{label}_{found.name}"[:46], found, {}, {})
+        # a text the plan made and nothing takes is what the generator makes from (a summary, then
+        # "a video of it"); otherwise its prompt is written with the other arguments
+        text = next(((source, output) for source in reversed(earlier) for output, kind in source.outputs
+                     if kind is Kind.TEXT and source.label not in consumed), None) if text_slots(found) else None
+        maker = WiredStep(f"{label}_{found.name}"[:46], found, {text_slots(found)[0]: text[0].ref(text[1])} if text else {}, {})
         rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
         return None if rewired.problems else (maker, rewired)
 
