@@ -518,3 +518,42 @@ def test_a_subtask_naming_no_tool_gets_its_step_asked_for_from_its_shortlist(tmp
     assert outcome.ok, outcome.errors
     assert len(fake.calls) == 2 and "audio_splicer" in json.dumps(fake.calls[1].json_schema)
     assert [s.tool for s in outcome.plan.steps] == ["audio_splicer"]
+
+
+def test_graph_steps_run_after_what_makes_their_inputs(tmp_path: Path):
+    """Subtasks listed image stitcher, video to image, image colorizer for "stitch a still of
+    example.mp4 to example.jpg, then colorize": the stitcher has one picture, and the still is
+    the other, so video_to_image runs first; a transform (the colorizer turns a picture into a
+    picture, adding none) would not be moved."""
+    nodes = [{"id": "Video-to-Image", "desc": "Extracts a still image from a video.", "input-type": ["video"], "output-type": ["image"]},
+             {"id": "Image Stitcher", "desc": "Stitches two images.", "input-type": ["image", "image"], "output-type": ["image"]},
+             {"id": "Image Colorizer", "desc": "Adds color to a black and white image.", "input-type": ["image"], "output-type": ["image"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = tb.record_example({"id": "e", "type": "single", "user_request": "Colorize example.jpg.", "task_links": [],
+                                 "task_nodes": [{"task": "Image Colorizer", "arguments": ["example.jpg"]}]}, bench)
+    request = "Take a still of example.mp4, stitch it to example.jpg and colorize the panorama."
+    fake = FakeBackend([{"tasks": ["image stitcher", "video to image", "image colorizer"], "steps": []}])
+    outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["video_to_image", "image_stitcher", "image_colorizer"]
+    assert steps[1].args == {"image": "${s1.image}", "image_2": "${image-1}"} and steps[2].args == {"image": "${s2.image}"}
+
+
+def test_a_generator_inserted_for_a_missing_input_makes_from_the_text_the_plan_made(tmp_path: Path):
+    """"Summarize this passage and give me a frame of a video about it", subtasks text summarizer
+    and video to image: nothing makes the video, so text_to_video is inserted, and it makes the
+    video from the summary (nothing else takes it) instead of a prompt written anew."""
+    nodes = [{"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "Text-to-Video", "desc": "Generates a video from text.", "input-type": ["text"], "output-type": ["video"]},
+             {"id": "Video-to-Image", "desc": "Extracts a still image from a video.", "input-type": ["video"], "output-type": ["image"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
+                                 "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
+    request = "Summarize 'the river ran fast through the old town all night' and give me a frame of a video about it."
+    fake = FakeBackend([{"tasks": ["text summarizer", "video to image"], "steps": []}, _fill_every_parameter])
+    outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["text_summarizer", "text_to_video", "video_to_image"]
+    assert steps[1].args == {"text": "${s1.text}"} and len(fake.calls) == 1
