@@ -157,14 +157,18 @@ class Timing:
     """reading the prompts' uncached parts; the rest of ``seconds`` beside decoding is our code
     (and grammar set-up)."""
     prefill_tokens: int = 0
+    structure_seconds: float | None = None
+    """until the plan's structure (tools and sources) was wired: what the user sees first (None: no plan)."""
 
 
 def run_planner(planner: Planner, session: AttachedSession, request: str) -> tuple[PlanOutcome, Timing]:
     started = time.perf_counter()
-    outcome = planner.plan(session, request)
+    wired: list[float] = []
+    outcome = planner.plan(session, request, on_structure=lambda _steps: wired.append(time.perf_counter() - started))
     seconds = time.perf_counter() - started
     return outcome, Timing(
         seconds=seconds,
+        structure_seconds=wired[0] if wired else None,
         attempts=outcome.attempts,
         prompt_tokens=sum(g.prompt_tokens for g in outcome.generations),
         completion_tokens=sum(g.completion_tokens for g in outcome.generations),

@@ -346,6 +346,10 @@ def summarise(results: Sequence[RequestResult]) -> dict[str, Any]:
         "median_decode_s": round(percentile([r.timing.decode_seconds for r in results], 50), 2),
         "median_prefill_s": round(percentile([r.timing.prefill_seconds for r in results], 50), 2),
     }
+    wired = [r.timing.structure_seconds for r in results if r.timing.structure_seconds is not None]
+    if wired:  # runs before v15 did not record it
+        out["latency"] |= {"structure_median_s": round(percentile(wired, 50), 2), "structure_p90_s": round(percentile(wired, 90), 2),
+                           "structure_within_3s": sum(w <= 3.0 for w in wired), "structured": len(wired)}
     out["plans"] = {s: sum(r.source == s for r in results) for s in ("valid", "invalid", "unparsed", "none")}
     out["retried"] = sum(r.timing.attempts > 1 for r in results)
     return out
@@ -371,6 +375,9 @@ def table(summary: dict[str, Any], label: str) -> str:
         f"decode {lat['tokens_per_s']:.1f} tokens/s; medians: decoding {lat.get('median_decode_s', 0):.2f} s, "
         f"reading uncached prompt {lat.get('median_prefill_s', 0):.2f} s"
     )
+    if "structure_median_s" in lat:
+        lines.append(f"plan structure on screen: median {lat['structure_median_s']:.2f} s, p90 {lat['structure_p90_s']:.2f} s; "
+                     f"within 3 s for {lat['structure_within_3s']} of {lat['structured']}")
     plans = summary["plans"]
     lines.append(
         f"plans: {plans['valid']} valid, {plans['invalid']} invalid (scored as written), {plans['unparsed']} unparsed, "
