@@ -289,9 +289,11 @@ class PlannerOptions:
     its step asked for from its shortlist. The steps were two thirds of that answer's tokens,
     and replaying v14's answers the graph's wiring scores better than the model's (TaskBench
     dev, 329: node / edge F1 77.8 / 45.0 -> 78.1 / 46.1). Off: the model writes the steps."""
-    shown_steps: bool = True
-    """with ``graph_steps``: the examples show their steps (off: ``"steps":[]``, as the answer
-    is; a shorter system prompt)."""
+    shown_steps: bool = False
+    """with ``graph_steps``: the examples show their steps. Off, they show ``"steps":[]`` as the
+    answer has it: a shorter system prompt, and an answer that reads like the examples (TaskBench
+    dev, 329: node / edge F1 78.3 / 47.3 shown -> 79.0 / 48.1 not, 297 with the same tools;
+    median 4.95 -> 4.70 s, ``bench/results/v15``)."""
     provenance: bool = True
     """what the session knows settles which stored artifact is meant: of more artifacts of a kind
     than a tool takes, the newest are kept; a stored mask gets the picture it was made with; a

@@ -90,7 +90,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="An open url parameter takes the web address the request states (no arguments answer to copy it)."),
         click.option("--graph-steps/--model-steps", "graph_steps", default=True, show_default=True,
                      help="Where the examples' subtasks are tool names, the answer ends after the subtasks and the tool graph makes the steps."),
-        click.option("--shown-steps/--no-shown-steps", "shown_steps", default=True, show_default=True,
+        click.option("--shown-steps/--no-shown-steps", "shown_steps", default=False, show_default=True,
                      help="With --graph-steps, the examples show their steps (or \"steps\":[], as the answer is)."),
         click.option("--similar", default=0, show_default=True,
                      help="Show each request the N pool examples closest to it (MiniLM); 0: a fixed set in the system prompt."),

@@ -557,3 +557,13 @@ def test_a_generator_inserted_for_a_missing_input_makes_from_the_text_the_plan_m
     steps = outcome.plan.steps
     assert [s.tool for s in steps] == ["text_summarizer", "text_to_video", "video_to_image"]
     assert steps[1].args == {"text": "${s1.text}"} and len(fake.calls) == 1
+
+
+def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
+    """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
+    come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
+    bench, example = _splicing(tmp_path)
+    shown = '{"tasks":["text summarizer"],"steps":[{"tool":"text_summarizer"}]}'
+    assert '{"tasks":["text summarizer"],"steps":[]}' in Planner(FakeBackend([]), bench.registry, examples_data=[example]).system
+    assert shown in Planner(FakeBackend([]), bench.registry, examples_data=[example], options=PlannerOptions(shown_steps=True)).system
+    assert shown in Planner(FakeBackend([]), bench.registry, examples_data=[example], options=PlannerOptions(graph_steps=False)).system
