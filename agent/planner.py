@@ -287,8 +287,10 @@ class PlannerOptions:
     tool graph makes the steps: each subtask's tool in order, each taking the step before it
     where it takes what that step makes, artifacts wired by type; a subtask naming no tool gets
     its step asked for from its shortlist. The steps were two thirds of that answer's tokens,
-    and replaying v14's answers the graph's wiring scores better than the model's (TaskBench
-    dev, 329: node / edge F1 77.8 / 45.0 -> 78.1 / 46.1). Off: the model writes the steps."""
+    and the graph wires better than the model: replaying v14's answers, today's code scores
+    77.7 / 45.1 node / edge F1 with the model's steps and 78.3 / 47.3 with the graph's (TaskBench
+    dev, 329); live, 78.3 / 47.3 with the median request at 4.95 s, was 8.60 s (``bench/results/v15``).
+    Off: the model writes the steps."""
     shown_steps: bool = False
     """with ``graph_steps``: the examples show their steps. Off, they show ``"steps":[]`` as the
     answer has it: a shorter system prompt, and an answer that reads like the examples (TaskBench
@@ -863,7 +865,8 @@ class Planner:
                         order.append(by_label[step.label])
                         by_type.append(f"{step.label} inserted: {step.tool.name} between {', '.join(r[2:-1] for r in step.refs.values())} and {label}")
             if self.options.make_missing and any("nothing before it makes" in p for p in wiring.problems):
-                made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed)
+                made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed,
+                                      [o for o in order if o.label not in artifact_ids])
                 if made is not None:
                     maker, wiring = made
                     makes = "/".join(k.value for k in maker.tool.outputs.values())
@@ -991,7 +994,7 @@ class Planner:
         return None if best is None else (best[1], best[2])
 
     def _made_for(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
-                  consumed: frozenset[str], request: str, allowed: set[str]) -> tuple[WiredStep, Wiring] | None:
+                  consumed: frozenset[str], request: str, allowed: set[str], steps: Sequence[Source]) -> tuple[WiredStep, Wiring] | None:
         """A generator for the one required input of ``tool`` that nothing before it makes.
 
         "Make a video of rain and put this music on it", answered with the stored music and
@@ -1000,13 +1003,13 @@ class Planner:
         as a step of its own, its prompt written with the other arguments. More than one missing
         input, or a kind no tool makes from nothing, goes back to the model as before. Only tools
         offered for the request are makers (make_layout was inserted under draw_layout for "draw a
-        corgi ... and post it", a request with no placement word)."""
+        corgi ... and post it", a request with no placement word). A text one of this plan's
+        ``steps`` made and nothing takes is what a text-taking generator makes from (a summary,
+        then "a video of it"); a stored text artifact is not: it was made for another turn."""
         found = self._maker(tool, wiring, request, allowed)
         if found is None:
             return None
-        # a text the plan made and nothing takes is what the generator makes from (a summary, then
-        # "a video of it"); otherwise its prompt is written with the other arguments
-        text = next(((source, output) for source in reversed(earlier) for output, kind in source.outputs
+        text = next(((source, output) for source in reversed(steps) for output, kind in source.outputs
                      if kind is Kind.TEXT and source.label not in consumed), None) if text_slots(found) else None
         maker = WiredStep(f"{label}_{found.name}"[:46], found, {text_slots(found)[0]: text[0].ref(text[1])} if text else {}, {})
         rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
