@@ -271,6 +271,13 @@ def _bench_of(tmp_path: Path, nodes: list[dict]) -> tb.Bench:
     return tb.Bench.load(tmp_path / "tool_desc.json")
 
 
+def _one_tool_example(bench: tb.Bench, task: str, request: str, argument: str) -> dict:
+    """A single-tool TaskBench record as an in-context example: its subtask is the tool's name,
+    which puts the planner in the mode where subtasks name tools."""
+    return tb.record_example({"id": "e", "type": "single", "user_request": request, "task_links": [],
+                              "task_nodes": [{"task": task, "arguments": [argument]}]}, bench)
+
+
 def _fill_every_parameter(messages, schema) -> dict:
     """An arguments answer that writes "x" into every parameter the grammar asks for."""
     return {label: {name: "x" for name in step["properties"]} for label, step in schema["properties"].items()}
@@ -323,8 +330,7 @@ def test_sources_written_for_another_tool_are_not_bridged_into_the_subtasks_tool
              {"id": "Audio Effects", "desc": "Applies audio effects.", "input-type": ["audio", "text"], "output-type": ["audio"]},
              {"id": "Audio-to-Text", "desc": "Transcribes speech.", "input-type": ["audio"], "output-type": ["text"]}]
     bench = _bench_of(tmp_path, nodes)
-    example = tb.record_example({"id": "e", "type": "single", "user_request": "Rewrite 'a b c'.", "task_links": [],
-                                 "task_nodes": [{"task": "Article Spinner", "arguments": ["a b c"]}]}, bench)
+    example = _one_tool_example(bench, "Article Spinner", "Rewrite 'a b c'.", "a b c")
 
     answer = {"tasks": ["article spinner", "audio effects"],
               "steps": [{"in": ["audio-1"], "tool": "audio_effects"}, {"in": ["s1"], "tool": "audio_effects"}]}
@@ -394,8 +400,7 @@ def test_subtasks_that_name_their_tools_are_chained_in_their_order(tmp_path: Pat
              {"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]},
              {"id": "Video Voiceover", "desc": "Adds a voiceover to a video.", "input-type": ["video", "text"], "output-type": ["video"]}]
     bench = _bench_of(tmp_path, nodes)
-    example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
-                                 "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
+    example = _one_tool_example(bench, "Text Summarizer", "Summarize 'a b c'.", "a b c")
 
     answer = {"tasks": ["keyword extractor", "text translator", "text summarizer", "video voiceover"],
               "steps": [{"in": ["video-1"], "tool": "video_voiceover"}, *({"in": [f"s{k}"], "tool": "video_voiceover"} for k in range(1, 5))]}
@@ -435,8 +440,7 @@ def test_a_last_step_beyond_the_subtasks_that_no_subtask_names_is_left_out(tmp_p
     from agent.planner import Planner
 
     bench = _downloads(tmp_path)
-    example = tb.record_example({"id": "e", "type": "single", "user_request": "Download https://x.org/b.png.", "task_links": [],
-                                 "task_nodes": [{"task": "Image Downloader", "arguments": ["https://x.org/b.png"]}]}, bench)
+    example = _one_tool_example(bench, "Image Downloader", "Download https://x.org/b.png.", "https://x.org/b.png")
     request = "I want to download an image from https://x.org/a.jpg"
     answer = {"tasks": ["image downloader"], "steps": [{"tool": "image_downloader"}, {"in": ["s1"], "tool": "image_to_text"}]}
     outcome = Planner(FakeBackend([answer, {"s1": {"url": "https://x.org/a.jpg"}}]), bench.registry, examples_data=[example]).plan(
@@ -475,8 +479,7 @@ def _splicing(tmp_path: Path) -> tuple[tb.Bench, dict]:
              {"id": "Audio-to-Image", "desc": "Draws a waveform of an audio file.", "input-type": ["audio"], "output-type": ["image"]},
              {"id": "Text Summarizer", "desc": "Summarizes a text.", "input-type": ["text"], "output-type": ["text"]}]
     bench = _bench_of(tmp_path, nodes)
-    example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
-                                 "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
+    example = _one_tool_example(bench, "Text Summarizer", "Summarize 'a b c'.", "a b c")
     return bench, example
 
 
@@ -529,8 +532,7 @@ def test_graph_steps_run_after_what_makes_their_inputs(tmp_path: Path):
              {"id": "Image Stitcher", "desc": "Stitches two images.", "input-type": ["image", "image"], "output-type": ["image"]},
              {"id": "Image Colorizer", "desc": "Adds color to a black and white image.", "input-type": ["image"], "output-type": ["image"]}]
     bench = _bench_of(tmp_path, nodes)
-    example = tb.record_example({"id": "e", "type": "single", "user_request": "Colorize example.jpg.", "task_links": [],
-                                 "task_nodes": [{"task": "Image Colorizer", "arguments": ["example.jpg"]}]}, bench)
+    example = _one_tool_example(bench, "Image Colorizer", "Colorize example.jpg.", "example.jpg")
     request = "Take a still of example.mp4, stitch it to example.jpg and colorize the panorama."
     fake = FakeBackend([{"tasks": ["image stitcher", "video to image", "image colorizer"], "steps": []}])
     outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
@@ -548,8 +550,7 @@ def test_a_generator_inserted_for_a_missing_input_makes_from_the_text_the_plan_m
              {"id": "Text-to-Video", "desc": "Generates a video from text.", "input-type": ["text"], "output-type": ["video"]},
              {"id": "Video-to-Image", "desc": "Extracts a still image from a video.", "input-type": ["video"], "output-type": ["image"]}]
     bench = _bench_of(tmp_path, nodes)
-    example = tb.record_example({"id": "e", "type": "single", "user_request": "Summarize 'a b c'.", "task_links": [],
-                                 "task_nodes": [{"task": "Text Summarizer", "arguments": ["a b c"]}]}, bench)
+    example = _one_tool_example(bench, "Text Summarizer", "Summarize 'a b c'.", "a b c")
     request = "Summarize 'the river ran fast through the old town all night' and give me a frame of a video about it."
     fake = FakeBackend([{"tasks": ["text summarizer", "video to image"], "steps": []}, _fill_every_parameter])
     outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
