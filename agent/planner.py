@@ -865,8 +865,9 @@ class Planner:
                         order.append(by_label[step.label])
                         by_type.append(f"{step.label} inserted: {step.tool.name} between {', '.join(r[2:-1] for r in step.refs.values())} and {label}")
             if self.options.make_missing and any("nothing before it makes" in p for p in wiring.problems):
-                made = self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed,
-                                      [o for o in order if o.label not in artifact_ids])
+                made_here = [o for o in order if o.label not in artifact_ids]
+                made = (self._converted_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed, made_here)
+                        or self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed, made_here))
                 if made is not None:
                     maker, wiring = made
                     makes = "/".join(k.value for k in maker.tool.outputs.values())
@@ -1013,6 +1014,42 @@ class Planner:
                      if kind is Kind.TEXT and source.label not in consumed), None) if text_slots(found) else None
         maker = WiredStep(f"{label}_{found.name}"[:46], found, {text_slots(found)[0]: text[0].ref(text[1])} if text else {}, {})
         rewired = wire(tool, [*known, Source(maker.label, tuple(maker.tool.outputs.items()))], earlier, label, consumed)
+        return None if rewired.problems else (maker, rewired)
+
+    def _converted_for(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
+                       consumed: frozenset[str], request: str, allowed: set[str], steps: Sequence[Source]) -> tuple[WiredStep, Wiring] | None:
+        """The one required input of ``tool`` that nothing before it makes, converted from the
+        newest picture, sound or video this plan's ``steps`` made and nothing takes.
+
+        "Apply reverb to example.wav, draw its waveform and search for similar images", answered
+        audio effects, image search by image: the search needs a picture, and the reverbed audio
+        waits for one. A generator from nothing drew one from the request's words
+        (text_to_image); the tool graph's converter from audio to image draws it from the audio
+        (audio_to_image), and the chain holds. A text left over goes to ``_made_for``, whose
+        generator makes from it."""
+        missing = [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
+        if len(missing) != 1:
+            return None
+        ranked = {name: i for i, name in enumerate(self._ranked(request))}
+        fits: list[type[Tool]] = []
+        for source in reversed(steps):
+            if source.label in consumed:
+                continue
+            if Kind.TEXT in source.kinds():
+                return None
+            fits = [t for t in self.registry if t is not tool and t.name in allowed and missing[0] in t.outputs.values()
+                    and _takes_only(t, set(source.kinds()))]
+            if fits:
+                break
+        if not fits:
+            return None
+        found = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name))
+        step_id = f"{label}_{found.name}"[:46]
+        joined = wire(found, [source], [], step_id)
+        if joined.problems:
+            return None
+        maker = WiredStep(step_id, found, joined.args, {})
+        rewired = wire(tool, [*known, Source(step_id, tuple(found.outputs.items()))], earlier, label, consumed)
         return None if rewired.problems else (maker, rewired)
 
     def _maker(self, tool: type[Tool], wiring: Wiring, request: str, allowed: set[str]) -> type[Tool] | None:

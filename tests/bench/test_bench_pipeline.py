@@ -560,6 +560,26 @@ def test_a_generator_inserted_for_a_missing_input_makes_from_the_text_the_plan_m
     assert steps[1].args == {"text": "${s1.text}"} and len(fake.calls) == 1
 
 
+def test_a_missing_input_is_converted_from_what_the_plan_made_and_nothing_takes(tmp_path: Path):
+    """"Add reverb to example.wav, draw it and find similar images", subtasks audio effects and
+    image search by image: the search needs a picture nothing makes, and the reverbed audio waits
+    for a step to take it, so the tool graph's converter from audio (audio_to_image) makes the
+    picture, not text_to_image from the request's words."""
+    nodes = [{"id": "Audio Effects", "desc": "Applies effects to an audio file.", "input-type": ["audio", "text"], "output-type": ["audio"]},
+             {"id": "Audio-to-Image", "desc": "Draws the waveform of an audio file.", "input-type": ["audio"], "output-type": ["image"]},
+             {"id": "Text-to-Image", "desc": "Generates an image from text.", "input-type": ["text"], "output-type": ["image"]},
+             {"id": "Image Search (by Image)", "desc": "Finds similar images.", "input-type": ["image"], "output-type": ["image"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = _one_tool_example(bench, "Text-to-Image", "Draw 'a red fox'.", "a red fox")
+    request = "Add reverb to example.wav, then draw it and find similar images."
+    fake = FakeBackend([{"tasks": ["audio effects", "image search by image"], "steps": []}, _fill_every_parameter])
+    outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["audio_effects", "audio_to_image", "image_search_by_image"]
+    assert steps[1].args == {"audio": "${s1.audio}"} and steps[2].args == {"image": f"${{{steps[1].id}.image}}"}
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
