@@ -339,6 +339,14 @@ class PlannerOptions:
     per clause, the closest tool by MiniLM when it reads close enough): the tool graph's share of
     the decomposition, offered to the model, which still decides. On for ``llmga bench taskbench``
     (TaskBench dev, 329: node / edge F1 73.6 / 37.0 -> 77.8 / 45.0)."""
+    join_ends: bool = True
+    """with ``graph_steps``: a subtask's tool named the wrong way round (text_to_audio for
+    "transcribe example.wav") is turned round, or a generator of what the request gives is left
+    out, where that leaves fewer files and outputs untaken (``Planner._joined``); off: as named."""
+    cues: bool = False
+    """with ``parts``: the tools named also include those a word of the request belongs to, a
+    word of one tool's description and no other's (``ToolRanker.cued``): a job said in passing
+    ("a unique version" for article_spinner) reads like no tool as a whole part."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -458,7 +466,9 @@ class Planner:
                 notes.append("Tools that may fit: " + ", ".join(ranked[: opts.candidates]) + ".")
             if opts.restrict:
                 names = [n for n in ranked[: opts.restrict]]
-        if opts.parts and (closest := self._tool_ranker().read_in_parts(request, set(names))):
+        if opts.parts and (closest := self._tool_ranker().read_in_parts(request, set(names))
+                           + (self._tool_ranker().cued(request, set(names)) if opts.cues else [])):
+            closest = list(dict.fromkeys(closest))
             notes.append("Tools its parts read closest to: " + ", ".join(closest) + ".")
         messages = self.messages(history, request, visible, notes)
         if not opts.two_part:
@@ -603,17 +613,22 @@ class Planner:
         if all(named):  # every subtask names its tool: those are the steps, and the tool graph wires them
             # with the sources the model wrote at each position when there is one step per subtask
             # (its wiring is often right where its tool stuttered), else by type alone
-            tools = [names[0] for names in named]
+            listed, tools = tasks, [names[0] for names in named]  # listed: the subtasks as the steps will run them
+            joined: list[str] = []
             if not written:  # the graph makes every step: a subtask's tool runs after what makes its inputs
-                tasks, tools = self._in_dependency_order(tasks, tools, visible)
+                listed, tools = self._in_dependency_order(tasks, tools, visible)
+                if opts.join_ends:
+                    listed, tools, joined = self._joined(listed, tools, visible, allowed)
             kept = [self._sources_kept(tools, written, visible)] if len(written) == len(named) else []
             for steps_named in [*kept, self._chained(tools, visible), [{"tool": name} for name in tools]]:
                 try:
-                    value = read(json.dumps({"tasks": tasks, "steps": steps_named}, separators=(",", ":")))
+                    value = read(json.dumps({"tasks": listed, "steps": steps_named}, separators=(",", ":")))
                 except ValueError:
                     continue
                 if isinstance(value, Structure) and written:
                     value.by_type.insert(0, "a step's tool was not what its subtask names: each subtask's own tool was taken")
+                if isinstance(value, Structure):
+                    value.by_type[:0] = joined
                 return Answered(value, [first.trace])
         accepts = accepted_artifacts(self.registry, visible) if opts.typed_sources else None
         steps = steps_schema(shortlists, [a.id for a in visible], accepts=accepts,
@@ -723,6 +738,85 @@ class Planner:
                     left.remove(artifact)
             steps.append({"tool": name, "in": sources})
         return steps
+
+    def _loose_ends(self, tools: list[str], visible: Sequence[Artifact]) -> int:
+        """What ``tools``, chained (``_chained``), leave untaken: the files of the request (not
+        its quoted text) and the outputs of every step but the last."""
+        named = {x for step in self._chained(tools, visible) for x in step["in"]}
+        files = sum(a.kind is not Kind.TEXT and a.id not in named for a in visible)
+        return files + sum(step_label(k) not in named for k in range(1, len(tools)))
+
+    def _joined(self, tasks: list[str], tools: list[str], visible: Sequence[Artifact], allowed: set[str]) -> tuple[list[str], list[str], list[str]]:
+        """The subtasks' tools with a step turned round or left out where that joins the chain.
+
+        A small model names a converter the wrong way round ("download the article, read it
+        aloud, splice it with example.wav" answered text downloader, audio to text, audio splicer;
+        "extract the text of example.jpg, then its URLs" answered text to image, url extractor),
+        or a generator of what the user gave ("apply reverb to example.wav, then draw it" answered
+        audio effects, text to audio, audio to image). Each leaves ends loose: a file nothing takes,
+        a step whose output nothing takes. A step is turned into its reverse (``_reverse``) where
+        the step beside it then joins it (the step before makes what the reverse takes, or, first,
+        the step after takes what the reverse makes); a generator from words is left out where a
+        file of what it makes is there and the step after takes it. Either only where fewer ends
+        are left loose; one change at a time, the best first. A single step is as named: the file
+        a one-step request names is often where to save ("make a video, save it as example.mp4")."""
+        notes: list[str] = []
+        while len(tools) > 1:
+            now = self._loose_ends(tools, visible)
+            options: list[tuple[int, list[str], list[str], str]] = []
+            for k, name in enumerate(tools):
+                tool = self.registry.get(name)
+                reverse = self._reverse(tool, allowed)
+                if reverse and self._joins(tool, self.registry.get(reverse), [self.registry.get(n) for n in tools], k, visible):
+                    turned = [*tools[:k], reverse, *tools[k + 1:]]
+                    options.append((self._loose_ends(turned, visible), tasks, turned, f"{step_label(k + 1)} ({name}) turned round: {reverse}"))
+                made = set(tool.outputs.values())
+                after = self.registry.get(tools[k + 1]) if k + 1 < len(tools) else None
+                if (after is not None and makes_from_nothing(tool) and Kind.TEXT not in made and text_slots(tool)
+                        and not set(text_slots(tool)) & ADDRESS_SLOTS and any(a.kind in made for a in visible)
+                        and made & {spec.kind for spec in after.inputs.values()}):
+                    fewer = tools[:k] + tools[k + 1:]
+                    options.append((self._loose_ends(fewer, visible), tasks[:k] + tasks[k + 1:], fewer,
+                                    f"{step_label(k + 1)} ({name}) left out: the request gives the {'/'.join(m.value for m in made)} it makes"))
+            best = min(options, key=lambda o: o[0], default=None)
+            if best is None or best[0] >= now:
+                break
+            _, tasks, tools, note = best
+            notes.append(note)
+        return tasks, tools, notes
+
+    @staticmethod
+    def _joins(tool: type[Tool], reverse: type[Tool], steps: list[type[Tool]], k: int, visible: Sequence[Artifact]) -> bool:
+        """Whether ``reverse``, for ``tool`` at step ``k`` of ``steps``, joins them where ``tool``
+        does not. A later step: the step before makes what ``reverse`` takes and ``tool`` cannot
+        take, and a step after it is there to take what it makes. The first step: the step after
+        takes not what ``tool`` makes, and as an input what ``reverse`` makes, or its words where
+        ``reverse`` takes a file of the request (every tool takes words: words alone join nothing,
+        and a web address is no text to be read)."""
+        def inputs(t: type[Tool]) -> set[Kind]:
+            return {spec.kind for spec in t.inputs.values()}
+
+        if k:
+            made = set(steps[k - 1].outputs.values())
+            takes = inputs(reverse) | ({Kind.TEXT} if text_slots(reverse) else set())
+            return k + 1 < len(steps) and bool(made & takes) and not made & inputs(tool)
+        after, makes = inputs(steps[1]), set(reverse.outputs.values())
+        if set(tool.outputs.values()) & after:
+            return False
+        worded = any(name.rstrip("0123456789") not in ADDRESS_SLOTS for name in text_slots(steps[1]))
+        return bool(makes & after) or (bool(inputs(reverse) & {a.kind for a in visible if a.kind is not Kind.TEXT})
+                                       and bool(makes & (after | ({Kind.TEXT} if worded else set()))))
+
+    def _reverse(self, tool: type[Tool], allowed: set[str]) -> str | None:
+        """The offered tool that undoes ``tool``'s conversion: named with the same words
+        (audio_to_text, text_to_audio), taking only what ``tool`` makes, making what it takes."""
+        takes = {spec.kind for spec in tool.inputs.values() if not spec.optional} or ({Kind.TEXT} if text_slots(tool) else set())
+        makes = set(tool.outputs.values())
+        if len(takes) != 1 or takes == makes:
+            return None
+        words = sorted(tool.name.split("_"))
+        return next((t.name for t in self.registry if t.name in allowed and t is not tool and sorted(t.name.split("_")) == words
+                     and set(t.outputs.values()) == takes and _takes_only(t, makes)), None)
 
     def _shortlists(self, tasks: list[str], allowed: set[str], visible: list[Artifact]) -> list[list[str]]:
         """Each subtask's shortlist, of the tools its step could be: the first step has no earlier

@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from agent.quotes import QUOTED
+from tools.artifacts import Kind
 from tools.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,23 @@ request (``PlannerOptions.parts``), the same 329 went from 73.6 / 37.0 to 77.8 /
 (``bench/results/v13``); the value was chosen on that split, not held out."""
 
 
+SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s", "er", "al", "ly")
+COMMON = frozenset(["a", "an", "and", "as", "based", "by", "creates", "file", "files", "for", "from", "generates", "given",
+                    "in", "input", "into", "is", "it", "its", "new", "of", "on", "or", "output", "such", "that", "the",
+                    "this", "to", "using", "with"])
+"""Words no tool is told apart by; the kinds' names (image, text...) are added where used."""
+
+
+def stem(word: str) -> str:
+    """A crude stem ("stabilizes", "stabilized" -> "stabiliz"): one suffix off, four letters kept."""
+    word = word.lower()
+    return next((word[: -len(s)] for s in SUFFIXES if word.endswith(s) and len(word) - len(s) >= 4), word)
+
+
+def stems(text: str, common: frozenset[str] = COMMON) -> set[str]:
+    return {stem(w) for w in WORD.findall(text.lower()) if len(w) > 2 and w not in common and stem(w) not in common}
+
+
 def request_parts(request: str) -> list[str]:
     """The request's parts in order, its quoted passages left out (what to do, not what to do it to)."""
     text = QUOTED.sub(" ", request)
@@ -158,6 +177,23 @@ class ToolRanker:
         self.names = [t.name for t in registry]
         said = example_tasks(examples)
         self._index = _Index([tool_text(t) + "".join(f"; {task}" for task in said.get(t.name, ())) for t in registry])
+
+        common = COMMON | {stem(k.value) for k in Kind}
+        said_by = [stems(f"{t.name.replace('_', ' ')} {t.description()}", common) for t in registry]
+        counts = Counter(w for words in said_by for w in words)
+        self._common = common
+        self._own = [{w for w in words if counts[w] == 1} for words in said_by]
+
+    def cued(self, request: str, among: set[str] | None = None) -> list[str]:
+        """The tools a word of the request's parts belongs to: a word of a tool's name or
+        description that no other tool's uses ("unique" is article_spinner's, "waveform"
+        audio_to_image's), in the order the request says them. A job implied in passing ("a unique
+        text version of the speech") reads like no tool as a whole part, and its one word does."""
+        found: list[str] = []
+        for part in request_parts(request):
+            words = stems(part, self._common)
+            found += [n for n, own in zip(self.names, self._own, strict=True) if own & words]
+        return [n for n in dict.fromkeys(found) if among is None or n in among]
 
     def rank(self, request: str) -> list[str]:
         scores = self._index.scores(request)

@@ -51,12 +51,12 @@ def _out(out: Path | None, name: str) -> Path:
 
 def planner_options(two_part: bool, positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int,
                     similar: int, tasks: bool, bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
-                    quotes: bool, parts: bool, urls: bool, graph_steps: bool, shown_steps: bool) -> object:
+                    quotes: bool, parts: bool, urls: bool, graph_steps: bool, shown_steps: bool, cues: bool) -> object:
     from agent.planner import PlannerOptions
 
     return PlannerOptions(two_part=two_part, positional=positional, wire_by_type=wire, refusal=refusal, candidates=candidates,
                           restrict=restrict, similar=similar, tasks=tasks, bridge=bridge, shortlist=shortlist, off_task=off_task, tool_first=tool_first,
-                          describe_unshown=describe, quotes=quotes, parts=parts, urls=urls, graph_steps=graph_steps, shown_steps=shown_steps)
+                          describe_unshown=describe, quotes=quotes, parts=parts, urls=urls, graph_steps=graph_steps, shown_steps=shown_steps, cues=cues)
 
 
 PARTS_HELP = "The request message names the tools its parts (clauses) read closest to (MiniLM)."
@@ -86,6 +86,8 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="A passage the request quotes (six words or more) is offered as a text artifact a step takes whole."),
         click.option("--parts/--no-parts", "parts", default=True, show_default=True,
                      help=PARTS_HELP),
+        click.option("--cues/--no-cues", "cues", default=False, show_default=True,
+                     help="With --parts, also name the tools a word of the request belongs to (a word only that tool's description uses)."),
         click.option("--urls/--no-urls", "urls", default=True, show_default=True,
                      help="An open url parameter takes the web address the request states (no arguments answer to copy it)."),
         click.option("--graph-steps/--model-steps", "graph_steps", default=True, show_default=True,
@@ -118,7 +120,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
               n_examples: int | None, pool_size: int, seed: int, attempts: int, max_tokens: int, out: Path | None, two_part: bool,
               positional: bool, wire: bool, refusal: bool, candidates: int, restrict: int, similar: int, tasks: bool,
               bridge: bool, shortlist: int, off_task: bool, tool_first: bool, describe: bool,
-              quotes: bool, parts: bool, urls: bool, graph_steps: bool, shown_steps: bool) -> None:
+              quotes: bool, parts: bool, urls: bool, graph_steps: bool, shown_steps: bool, cues: bool) -> None:
     """TaskBench multimedia: node/edge F1, t-F1, v-F1 by request type; latency; tokens/s."""
     tb = harness("taskbench")
     data = data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
@@ -136,7 +138,7 @@ def taskbench(data: Path | None, examples_from: Path | None, tool_desc: Path | N
                    f"({', '.join(e['id'] for e in examples) or 'none'})", err=True)
     backend = get_backend(planner)
     options = planner_options(two_part, positional, wire, refusal, candidates, restrict, similar, tasks, bridge, shortlist, off_task, tool_first,
-                              describe, quotes, parts, urls, graph_steps, shown_steps)
+                              describe, quotes, parts, urls, graph_steps, shown_steps, cues)
     path = _out(out, "taskbench")
     path.unlink(missing_ok=True)
     results = []

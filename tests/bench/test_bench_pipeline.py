@@ -580,6 +580,54 @@ def test_a_missing_input_is_converted_from_what_the_plan_made_and_nothing_takes(
     assert steps[1].args == {"audio": "${s1.audio}"} and steps[2].args == {"image": f"${{{steps[1].id}.image}}"}
 
 
+AUDIO_TEXT = [{"id": "Text Downloader", "desc": "Downloads the text of a web page.", "input-type": ["url"], "output-type": ["text"]},
+              {"id": "Text-to-Audio", "desc": "Reads a text aloud.", "input-type": ["text"], "output-type": ["audio"]},
+              {"id": "Audio-to-Text", "desc": "Transcribes speech.", "input-type": ["audio"], "output-type": ["text"]},
+              {"id": "Audio Splicer", "desc": "Combines two audio files into one.", "input-type": ["audio", "audio"], "output-type": ["audio"]},
+              {"id": "Audio Effects", "desc": "Applies effects to an audio file.", "input-type": ["audio", "text"], "output-type": ["audio"]},
+              {"id": "Audio-to-Image", "desc": "Draws the waveform of an audio file.", "input-type": ["audio"], "output-type": ["image"]}]
+
+
+def _planned(tmp_path: Path, request: str, tasks: list[str], options: PlannerOptions | None = None):
+    bench = _bench_of(tmp_path, AUDIO_TEXT)
+    example = _one_tool_example(bench, "Audio-to-Text", "Transcribe example.wav.", "example.wav")
+    fake = FakeBackend([{"tasks": tasks, "steps": []}, _fill_every_parameter])
+    outcome = Planner(fake, bench.registry, examples_data=[example], options=options).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    return outcome
+
+
+def test_a_converter_named_the_wrong_way_round_is_turned_where_that_joins_the_chain(tmp_path: Path):
+    """"Download the article, read it aloud and splice it with example.wav", listed text
+    downloader, audio to text, audio splicer: the download's text and the transcript are both
+    left untaken; text_to_audio joins the download to the splice. Off, the plan is as listed."""
+    request = "Download the article at https://x.org/a, read it aloud and splice it with example.wav."
+    tasks = ["text downloader", "audio to text", "audio splicer"]
+    outcome = _planned(tmp_path, request, tasks)
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["text_downloader", "text_to_audio", "audio_splicer"]
+    assert steps[1].args == {"text": "${s1.text}"} and steps[2].args == {"audio": "${s2.audio}", "audio_2": "${audio-1}"}
+    assert outcome.by_type[0] == "s2 (audio_to_text) turned round: text_to_audio"
+    kept = _planned(tmp_path, request, tasks, PlannerOptions(join_ends=False))
+    assert [s.tool for s in kept.plan.steps][:3] == ["text_downloader", "audio_to_text", "audio_splicer"]
+
+
+def test_a_generator_of_what_the_request_gives_is_left_out_where_the_next_step_takes_the_file(tmp_path: Path):
+    """"Add reverb to example.wav and draw its waveform", listed text to audio, audio effects,
+    audio to image: the reverb takes the given file, and no new audio is made."""
+    request = "Add reverb to example.wav and draw its waveform."
+    outcome = _planned(tmp_path, request, ["text to audio", "audio effects", "audio to image"])
+    assert [s.tool for s in outcome.plan.steps] == ["audio_effects", "audio_to_image"]
+    assert outcome.plan.steps[0].args["audio"] == "${audio-1}"
+
+
+def test_a_single_step_is_never_turned_round(tmp_path: Path):
+    """The file a one-step request names is often where to save what it makes."""
+    request = "Read 'the rain in spain falls mainly on the plain' aloud and save it as example.wav."
+    outcome = _planned(tmp_path, request, ["text to audio"])
+    assert [s.tool for s in outcome.plan.steps] == ["text_to_audio"]
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
