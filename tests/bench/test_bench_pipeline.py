@@ -628,6 +628,27 @@ def test_a_single_step_is_never_turned_round(tmp_path: Path):
     assert [s.tool for s in outcome.plan.steps] == ["text_to_audio"]
 
 
+def test_a_word_only_one_tool_description_uses_names_that_tool_with_the_parts(tmp_path: Path):
+    """"a unique text version of the speech" reads like no tool as a whole part; "unique" is
+    a word of Article Spinner's description and no other's, so with ``cues`` the request message
+    names article_spinner beside the parts' closest tools. Words every tool shares (text) name none."""
+    from agent.retrieval import ToolRanker
+
+    nodes = [{"id": "Article Spinner", "desc": "Rewrites a text with synonyms into a new, unique version.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "Video-to-Text", "desc": "Transcribes a video into text.", "input-type": ["video"], "output-type": ["text"]},
+             {"id": "Image Search", "desc": "Searches for images by a text query.", "input-type": ["text"], "output-type": ["image"]}]
+    bench = _bench_of(tmp_path, nodes)
+    request = "I have a video file 'example.mp4' with a speech. I would like a unique text version of the speech, then related images."
+    assert ToolRanker(bench.registry).cued(request) == ["article_spinner"]
+    assert ToolRanker(bench.registry).cued("Please look at this text for me.") == []
+    example = _one_tool_example(bench, "Image Search", "Find images of 'cats'.", "cats")
+    for cues in (True, False):
+        fake = FakeBackend([{"tasks": ["video to text", "image search"], "steps": []}, _fill_every_parameter])
+        Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(parts=True, cues=cues)).plan(
+            AttachedSession(mentioned_files(request)), request)
+        assert ("article_spinner" in fake.calls[0].messages[-1].content) is cues
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
