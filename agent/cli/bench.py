@@ -86,7 +86,7 @@ def ablation_flags(fn):  # type: ignore[no-untyped-def]
                      help="A passage the request quotes (six words or more) is offered as a text artifact a step takes whole."),
         click.option("--parts/--no-parts", "parts", default=True, show_default=True,
                      help=PARTS_HELP),
-        click.option("--cues/--no-cues", "cues", default=True, show_default=True,
+        click.option("--cues/--no-cues", "cues", default=False, show_default=True,
                      help="With --parts, also name the tools a word of the request belongs to (a word only that tool's description uses)."),
         click.option("--urls/--no-urls", "urls", default=True, show_default=True,
                      help="An open url parameter takes the web address the request states (no arguments answer to copy it)."),
