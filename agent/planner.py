@@ -63,7 +63,7 @@ from tools.artifacts import Artifact, Kind, Session
 from tools.base import Tool
 from tools.errors import LlmgaError, PlanError, format_validation_error
 from tools.llm.protocol import Generation, LLMBackend
-from tools.llm.structured import RoleError, Trace, ask
+from tools.llm.structured import Ending, RoleError, Trace, ask
 from tools.llm.tags import extract_gen_image_prompts, strip_gen_image
 from tools.registry import Registry
 
@@ -343,6 +343,9 @@ class PlannerOptions:
     """with ``graph_steps``: a subtask's tool named the wrong way round (text_to_audio for
     "transcribe example.wav") is turned round, or a generator of what the request gives is left
     out, where that leaves fewer files and outputs untaken (``Planner._joined``); off: as named."""
+    stop_early: bool = True
+    """with ``graph_steps``: decoding stops where the subtasks' list closes, and the forced rest
+    (``"],"steps":[]}``) is put back without being decoded (``tools.llm.structured.Ending``)."""
     cues: bool = False
     """with ``parts``: the tools named also include those a word of the request belongs to, a
     word of one tool's description and no other's (``ToolRanker.cued``): a job said in passing
@@ -608,7 +611,8 @@ class Planner:
             return read(text)
 
         first = ask(self.backend, messages, PlanReply, role="planner", parse=read_checked, schema=schema, retry_prompt="planner_retry",
-                    attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0)
+                    attempts=self.max_attempts, max_tokens=STRUCTURE_TOKENS, seed=seed or 0,
+                    ending=GRAPH_ENDING if self._graph_steps and opts.stop_early else None)
         if not isinstance(first.value, OffTask):
             return Answered(first.value, [first.trace])
         tasks, shortlists, written = first.value.tasks, first.value.shortlists, first.value.steps
@@ -1321,6 +1325,9 @@ def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:
 
 
 STRUCTURE_TOKENS = 320
+GRAPH_ENDING = Ending('"],', '"],"steps":[]}')
+"""With ``graph_steps`` the structure grammar binds the steps to ``[]``: once the subtasks' list
+closes, the rest is forced, and decoding stops there (``PlannerOptions.stop_early``)."""
 CANNOT = "I cannot do that with the tools I have."
 
 

@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 
 from agent.llm.chat import message_text, schema_instruction, to_chat_dicts
 from tools.errors import ConfigError
-from tools.llm.protocol import Generation
+from tools.llm.protocol import Generation, cut_at
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class ChatModelBackend:
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         to_chat_dicts(messages)  # same validation as the other backends (non-empty)
         model = self._configured(max_tokens, temperature, seed)
@@ -96,7 +97,7 @@ class ChatModelBackend:
         if json_schema is not None:
             prompt = _with_instruction(prompt, schema_instruction(json_schema))
         message = model.invoke(prompt)
-        text = message_text(message)
+        text = cut_at(message_text(message), stop)  # not every chat model takes stop strings: cut after
         return _generation(json_text(text) if json_schema is not None else text, message, started)
 
     @staticmethod

@@ -252,6 +252,7 @@ class EmbeddedBackend:
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         request: dict[str, Any] = {
             "messages": to_chat_dicts(messages),
@@ -261,6 +262,8 @@ class EmbeddedBackend:
         }
         if json_schema is not None:
             request["grammar"] = compact_json_grammar(json_schema)
+        if stop:
+            request["stop"] = list(stop)
         server = self.server()
         cache_file = _prefix_file(self.resolved_path(), self.n_ctx, request["messages"][0]["content"])
         _restore_prefix(server, cache_file)

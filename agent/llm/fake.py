@@ -12,7 +12,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from agent.llm.chat import BackendError
-from tools.llm.protocol import Generation
+from tools.llm.protocol import Generation, cut_at
 
 #: A scripted reply: text, a JSON-able dict/list, a pydantic model, an exception to raise, or a
 #: callable ``(messages, json_schema) -> any of those`` for replies that depend on the prompt.
@@ -28,6 +28,7 @@ class FakeCall:
     max_tokens: int
     temperature: float
     seed: int | None
+    stop: tuple[str, ...] = ()
 
     @property
     def last_text(self) -> str:
@@ -65,8 +66,9 @@ class FakeBackend:
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
-        call = FakeCall(tuple(messages), json_schema, max_tokens, temperature, seed)
+        call = FakeCall(tuple(messages), json_schema, max_tokens, temperature, seed, tuple(stop))
         with self._lock:
             self.calls.append(call)
             index = self._next
@@ -81,7 +83,7 @@ class FakeBackend:
             reply = reply(messages, json_schema)
         if isinstance(reply, BaseException):
             raise reply
-        text = _as_text(reply)
+        text = cut_at(_as_text(reply), stop)  # as a backend that stops there returns it
         return Generation(text=text, prompt_tokens=sum(len(str(m.content)) for m in messages), completion_tokens=len(text))
 
 

@@ -37,7 +37,7 @@ from langchain_core.messages import BaseMessage
 
 from agent.llm.chat import BackendError, message_role, schema_instruction
 from tools.errors import ConfigError
-from tools.llm.protocol import Generation
+from tools.llm.protocol import Generation, cut_at
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,7 @@ class LLMGABackend:
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         import torch
 
@@ -369,7 +370,7 @@ class LLMGABackend:
         elapsed = time.perf_counter() - started
         # With inputs_embeds only, generate returns just the new tokens.
         new_tokens = out[0]
-        text = state.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        text = cut_at(state.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), stop)
         return Generation(text=text, prompt_tokens=int(embeds.shape[1]), completion_tokens=int(new_tokens.shape[0]), seconds=elapsed)
 
     @staticmethod

@@ -42,6 +42,7 @@ class OllamaBackend:
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         import httpx
         import ollama
@@ -50,6 +51,8 @@ class OllamaBackend:
         options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
         if seed is not None:
             options["seed"] = seed
+        if stop:
+            options["stop"] = list(stop)
         if self.num_ctx is not None:
             options["num_ctx"] = self.num_ctx
         kwargs: dict[str, Any] = {"options": options}

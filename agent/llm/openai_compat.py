@@ -55,6 +55,7 @@ class OpenAICompatBackend:
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         import openai
 
@@ -62,6 +63,8 @@ class OpenAICompatBackend:
         kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "extra_body": {"max_tokens": max_tokens}}
         if seed is not None:
             kwargs["seed"] = seed
+        if stop:
+            kwargs["stop"] = list(stop)
         if json_schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",

@@ -565,19 +565,20 @@ def test_one_step_off_its_subtask_is_mended_even_without_a_repeat(registry, sess
     image = _image(session)
     answer = {"tasks": ["upscale"], "steps": [{"in": [image], "tool": "caption"}]}
     fake = FakeBackend([answer, {"s1": {"scale": 2}}])
-    outcome = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES).plan(session, "make it bigger")
+    model_steps = PlannerOptions(graph_steps=False)  # the steps as the model wrote them, then mended
+    outcome = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES, options=model_steps).plan(session, "make it bigger")
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["upscale"]
     assert outcome.plan.steps[0].args["image"] == f"${{{image}}}"
     assert "each subtask's own tool was taken" in outcome.by_type[0]
-    for options, examples in ((PlannerOptions(off_task=False), TOOL_NAMED_EXAMPLES), (None, None)):
+    for options, examples in ((PlannerOptions(off_task=False, graph_steps=False), TOOL_NAMED_EXAMPLES), (None, None)):
         # off, or with examples whose subtasks are words (the packaged ones): the step is the choice
         fake = FakeBackend([answer, {}])
         outcome = Planner(fake, registry, options=options, examples_data=examples).plan(session, "make it bigger")
         assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["caption"]
     # a step on its subtask's shortlist, but the subtask names another tool: the named one
     fake = FakeBackend([{"tasks": ["upscale"], "steps": [{"in": [image], "tool": "hires_refine"}]}, {"s1": {"scale": 2}}])
-    planner = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES)
+    planner = Planner(fake, registry, examples_data=TOOL_NAMED_EXAMPLES, options=model_steps)
     assert "hires_refine" in planner._tool_ranker().shortlist("upscale", 6)
     outcome = planner.plan(session, "make it bigger")
     assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["upscale"]

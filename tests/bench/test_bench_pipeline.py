@@ -443,8 +443,8 @@ def test_a_last_step_beyond_the_subtasks_that_no_subtask_names_is_left_out(tmp_p
     example = _one_tool_example(bench, "Image Downloader", "Download https://x.org/b.png.", "https://x.org/b.png")
     request = "I want to download an image from https://x.org/a.jpg"
     answer = {"tasks": ["image downloader"], "steps": [{"tool": "image_downloader"}, {"in": ["s1"], "tool": "image_to_text"}]}
-    outcome = Planner(FakeBackend([answer, {"s1": {"url": "https://x.org/a.jpg"}}]), bench.registry, examples_data=[example]).plan(
-        AttachedSession(mentioned_files(request)), request)
+    outcome = Planner(FakeBackend([answer, {"s1": {"url": "https://x.org/a.jpg"}}]), bench.registry, examples_data=[example],
+                      options=PlannerOptions(graph_steps=False)).plan(AttachedSession(mentioned_files(request)), request)
     assert outcome.ok, outcome.errors
     assert [s.tool for s in outcome.plan.steps] == ["image_downloader"]
     assert outcome.by_type[0] == "s2 (image_to_text) is no subtask's tool and comes last: left out"
@@ -610,6 +610,22 @@ def test_a_converter_named_the_wrong_way_round_is_turned_where_that_joins_the_ch
     assert outcome.by_type[0] == "s2 (audio_to_text) turned round: text_to_audio"
     kept = _planned(tmp_path, request, tasks, PlannerOptions(join_ends=False))
     assert [s.tool for s in kept.plan.steps][:3] == ["text_downloader", "audio_to_text", "audio_splicer"]
+
+
+def test_decoding_stops_where_the_subtasks_list_closes(tmp_path: Path):
+    """With the steps from the tool graph the rest of the structure answer is forced; the
+    backend is asked to stop at ``"],`` and the answer is recorded whole. With ``stop_early`` off
+    it is asked for all of it."""
+    request = "Download the article at https://x.org/a and read it aloud."
+    for stop_early, stop in ((True, ('"],',)), (False, ())):
+        bench = _bench_of(tmp_path, AUDIO_TEXT)
+        example = _one_tool_example(bench, "Audio-to-Text", "Transcribe example.wav.", "example.wav")
+        fake = FakeBackend([{"tasks": ["text downloader", "text to audio"], "steps": []}, _fill_every_parameter])
+        outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(stop_early=stop_early)).plan(
+            AttachedSession(mentioned_files(request)), request)
+        assert outcome.ok and [s.tool for s in outcome.plan.steps] == ["text_downloader", "text_to_audio"]
+        assert [call.stop for call in fake.calls] == [stop]  # one answer: the url is the stated one, the text s1's
+        assert json.loads(outcome.generations[0].text) == {"tasks": ["text downloader", "text to audio"], "steps": []}
 
 
 def test_a_generator_of_what_the_request_gives_is_left_out_where_the_next_step_takes_the_file(tmp_path: Path):

@@ -49,6 +49,15 @@ def test_openai_sends_schema_and_parameters(stub_server) -> None:
     assert body["temperature"] == 0.2 and body["seed"] == 7
 
 
+def test_stop_strings_travel_to_openai_and_ollama(stub_server) -> None:
+    stub = stub_server(lambda path, body: (200, _completion('{"a": [1')))
+    OpenAICompatBackend(base_url=stub.url + "/v1", model="tiny").generate(MESSAGES, stop=("],",))
+    assert stub.requests[-1][1]["stop"] == ["],"]
+    stub = stub_server(lambda path, body: (200, _ollama_stream('{"a": [1')))
+    OllamaBackend(model="tiny", base_url=stub.url).generate(MESSAGES, stop=("],",))
+    assert stub.requests[-1][1]["options"]["stop"] == ["],"]
+
+
 def test_openai_without_schema_sends_no_response_format(stub_server) -> None:
     stub = stub_server(lambda path, body: (200, _completion("hello")))
     gen = OpenAICompatBackend(base_url=stub.url + "/v1", model="tiny").generate([HumanMessage("hi")])

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from langchain_core.messages import HumanMessage
 from PIL import Image
 
 from agent.llm.fake import FakeBackend, ScriptExhausted
@@ -18,7 +19,7 @@ from tools.llm.highres import blend, patch_prompts, tiles, weights
 from tools.llm.layout import LayoutPlan, check_plan, normalize_name, plan_layout
 from tools.llm.refine import refine_prompt
 from tools.llm.story import StoryPlan, check_story, plan_story, video_plan
-from tools.llm.structured import RoleError
+from tools.llm.structured import Ending, RoleError, ask
 
 ELEPHANTS = {
     "objects": [{"name": "elephant", "count": 3}, {"name": "pool", "count": 1}],
@@ -230,3 +231,14 @@ def test_retry_is_bounded_changes_seed_then_prompt_and_keeps_the_best() -> None:
 def test_fake_script_exhaustion_is_loud() -> None:
     with pytest.raises(ScriptExhausted):
         plan_layout(FakeBackend([]), "a cat")
+
+
+def test_an_answer_stopped_where_its_fixed_ending_starts_gets_the_ending_back() -> None:
+    """The backend is asked to stop at the ending (the fake stops as a backend does) and the
+    answer is read whole; a refusal, whole JSON already, is read as it is."""
+    ending = Ending('"],', '"],"rest":[]}')
+    fake = FakeBackend(['{"tasks":["a","b"],"rest":[]}', '{"cannot":"no"}'])
+    for expected in ({"tasks": ["a", "b"], "rest": []}, {"cannot": "no"}):
+        answer = ask(fake, [HumanMessage("go")], Report, role="test", parse=json.loads, schema={}, ending=ending)
+        assert answer.value == expected and answer.trace.generations[0].text == json.dumps(expected, separators=(",", ":"))
+    assert [call.stop for call in fake.calls] == [('"],',), ('"],',)]

@@ -48,4 +48,13 @@ class LLMBackend(Protocol):
         max_tokens: int = 1024,
         temperature: float = 0.0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation: ...
+    """``stop``: decoding ends where one of these strings would start, and the text ends before it
+    (a backend that cannot stop early cuts its text there, ``cut_at``)."""
+
+
+def cut_at(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to the first of the ``stop`` strings in it."""
+    ends = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[: min(ends)] if ends else text

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -76,6 +76,25 @@ def parse_json_model(model: type[M], text: str) -> M:
         raise ValueError(format_validation_error(exc)) from None
 
 
+@dataclass(frozen=True)
+class Ending:
+    """An answer's fixed last characters, which the grammar forces once ``stop`` starts them:
+    decoding stops there, and ``text`` is put back. Each forced token costs a full decoding step
+    (the planner's ``"],"steps":[]}`` took five, about 0.5 s on 2 cores)."""
+
+    stop: str
+    text: str
+
+    def restored(self, generation: Generation) -> Generation:
+        """``generation`` with the ending put back where the backend stopped before it (its text
+        is then no whole JSON; a refusal, or an answer from a backend that kept going, is)."""
+        try:
+            json.loads(generation.text)
+        except json.JSONDecodeError:
+            return replace(generation, text=generation.text + self.text)
+        return generation
+
+
 RETRY_TEMPERATURE = 0.7
 """Retries sample at this temperature: a greedy retry of a small model repeats its mistake."""
 
@@ -95,6 +114,7 @@ def ask(
     temperature: float = 0.0,
     retry_temperature: float | None = RETRY_TEMPERATURE,
     seed: int | None = None,
+    ending: Ending | None = None,
 ) -> Answer[Any]:
     """The one structured-output loop: ask for JSON under ``schema`` (constrained decoding where the
     backend can), parse it, check it, and feed the problems back, at most ``attempts`` times in all.
@@ -103,7 +123,8 @@ def ask(
     steps for callers with their own reading of the text (the planner binds the plan against the
     registry there) and raises ``ValueError`` with problems worded for the model. The first attempt
     uses ``temperature``, retries sample at ``retry_temperature``, each with its own seed. A backend
-    that fails (``LlmgaError``) is not retried: the same call would fail again.
+    that fails (``LlmgaError``) is not retried: the same call would fail again. With ``ending`` the
+    backend stops where the answer's fixed ending starts, and it is put back before reading.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
@@ -116,7 +137,9 @@ def ask(
         trace.attempts = attempt
         heat = temperature if attempt == 1 or retry_temperature is None else retry_temperature
         generation = backend.generate(conversation, json_schema=schema, max_tokens=max_tokens, temperature=heat,
-                                      seed=None if seed is None else seed + attempt - 1)
+                                      seed=None if seed is None else seed + attempt - 1, **({"stop": (ending.stop,)} if ending else {}))
+        if ending is not None:
+            generation = ending.restored(generation)
         trace.generations.append(generation)
         try:
             value = read(generation.text)
