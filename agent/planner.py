@@ -1049,14 +1049,12 @@ class Planner:
         # converter for a step's only source stays: text_summarizer of a picture, image_to_text).
         if not wiring.args:
             free.update(Kind.TEXT for name in text_slots(tool) if name.rstrip("0123456789") not in ADDRESS_SLOTS)
-        ranked = {name: i for i, name in enumerate(self._ranked(request))}
         inserted: list[WiredStep] = []
         left_out: list[str] = []
         replaced = list(known)
         for source in wiring.unplaced:
             kinds = set(source.kinds())
-            fits = [t for t in self.registry if t.name in allowed and set(t.outputs.values()) & set(+free) and _takes_only(t, kinds)]
-            converter = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name)) if fits else None
+            converter = self._converter(kinds, set(+free), request, allowed)
             step_id = f"{label}_{converter.name}"[:46] + (f"_{len(inserted) + 1}" if inserted else "") if converter else ""
             joined = wire(converter, [source], [], step_id) if converter else None
             if converter is None or joined is None or joined.problems:
@@ -1128,23 +1126,18 @@ class Planner:
         (text_to_image); the tool graph's converter from audio to image draws it from the audio
         (audio_to_image), and the chain holds. A text left over goes to ``_made_for``, whose
         generator makes from it."""
-        missing = [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
+        missing = _missing(tool, wiring)
         if len(missing) != 1:
             return None
-        ranked = {name: i for i, name in enumerate(self._ranked(request))}
-        fits: list[type[Tool]] = []
         for source in reversed(steps):
             if source.label in consumed:
                 continue
             if Kind.TEXT in source.kinds():
                 return None
-            fits = [t for t in self.registry if t is not tool and t.name in allowed and missing[0] in t.outputs.values()
-                    and _takes_only(t, set(source.kinds()))]
-            if fits:
+            if (found := self._converter(set(source.kinds()), set(missing), request, allowed, besides=tool)) is not None:
                 break
-        if not fits:
+        else:
             return None
-        found = min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name))
         step_id = f"{label}_{found.name}"[:46]
         joined = wire(found, [source], [], step_id)
         if joined.problems:
@@ -1153,9 +1146,18 @@ class Planner:
         rewired = wire(tool, [*known, Source(step_id, tuple(found.outputs.items()))], earlier, label, consumed)
         return None if rewired.problems else (maker, rewired)
 
+    def _converter(self, kinds: set[Kind], wanted: set[Kind], request: str, allowed: set[str],
+                   besides: type[Tool] | None = None) -> type[Tool] | None:
+        """The offered tool that takes ``kinds`` alone and makes one of ``wanted`` (other than
+        ``besides``), the one closest to the request where several do."""
+        ranked = {name: i for i, name in enumerate(self._ranked(request))}
+        fits = [t for t in self.registry if t is not besides and t.name in allowed and set(t.outputs.values()) & wanted
+                and _takes_only(t, kinds)]
+        return min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name), default=None)
+
     def _maker(self, tool: type[Tool], wiring: Wiring, request: str, allowed: set[str]) -> type[Tool] | None:
         """The offered generator closest to the request of the one required input ``tool`` lacks."""
-        missing = [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
+        missing = _missing(tool, wiring)
         if len(missing) != 1:
             return None
         makers = {t.name: t for t in self.registry  # no inputs at all: a mask drawn from boxes without its picture is no mask
@@ -1315,6 +1317,11 @@ class Answered:
 
     value: Any
     traces: list[Trace]
+
+
+def _missing(tool: type[Tool], wiring: Wiring) -> list[Kind]:
+    """The kinds of ``tool``'s required inputs that ``wiring`` leaves unfilled."""
+    return [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
 
 
 def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:

@@ -49,9 +49,9 @@ class LLMBackend(Protocol):
         temperature: float = 0.0,
         seed: int | None = None,
         stop: Sequence[str] = (),
-    ) -> Generation: ...
-    """``stop``: decoding ends where one of these strings would start, and the text ends before it
-    (a backend that cannot stop early cuts its text there, ``cut_at``)."""
+    ) -> Generation:
+        """``stop``: decoding ends where one of these strings would start, and the text ends
+        before it (a backend that cannot stop early cuts its text there, ``cut_at``)."""
 
 
 def cut_at(text: str, stop: Sequence[str]) -> str:
