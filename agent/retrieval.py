@@ -148,6 +148,11 @@ COMMON = frozenset(["a", "an", "and", "as", "based", "by", "creates", "file", "f
 """Words no tool is told apart by; the kinds' names (image, text...) are added where used."""
 
 
+CONTENT = frozenset(["article", "document", "photo", "picture", "music", "song", "speech", "sound", "clip", "movie", "footage"])
+"""Words that name a kind of content, as the kinds' own names do: "article" says what a request
+has, not that it wants article_spinner."""
+
+
 def stem(word: str) -> str:
     """A crude stem ("stabilizes", "stabilized" -> "stabiliz"): one suffix off, four letters kept."""
     word = word.lower()
@@ -156,6 +161,12 @@ def stem(word: str) -> str:
 
 def stems(text: str, common: frozenset[str] = COMMON) -> set[str]:
     return {stem(w) for w in WORD.findall(text.lower()) if len(w) > 2 and w not in common and stem(w) not in common}
+
+
+def _unquoted(request: str) -> str:
+    """The request in lower case, its quoted passages blanked where they stand (offsets kept):
+    a passage is what to work on, and its words call no tool."""
+    return QUOTED.sub(lambda m: " " * len(m.group(0)), request.lower())
 
 
 def request_parts(request: str) -> list[str]:
@@ -183,6 +194,8 @@ class ToolRanker:
         counts = Counter(w for words in said_by for w in words)
         self._common = common
         self._own = [{w for w in words if counts[w] == 1} for words in said_by]
+        self._name_own = [{w for w in stems(t.name.replace("_", " "), common) if counts[w] == 1} - CONTENT for t in registry]
+        self._name_words = [stems(t.name.replace("_", " "), common) for t in registry]
 
     def cued(self, request: str, among: set[str] | None = None) -> list[str]:
         """The tools a word of the request's parts belongs to: a word of a tool's name or
@@ -194,6 +207,23 @@ class ToolRanker:
             words = stems(part, self._common)
             found += [n for n, own in zip(self.names, self._own, strict=True) if own & words]
         return [n for n in dict.fromkeys(found) if among is None or n in among]
+
+    def called(self, request: str, among: set[str] | None = None) -> list[tuple[int, str]]:
+        """(where, tool) for each tool the request calls by a word of its name that no other
+        tool's name or description uses ("style" is image_style_transfer's, "sentiment"
+        text_sentiment_analysis'), first mention first, ``where`` the word's index in the request."""
+        found: dict[str, int] = {}
+        for match in WORD.finditer(_unquoted(request)):
+            word = stem(match.group(0))
+            for name, own in zip(self.names, self._name_own, strict=True):
+                if word in own and name not in found and (among is None or name in among):
+                    found[name] = match.start()
+        return sorted((at, name) for name, at in found.items())
+
+    def mentioned_at(self, request: str, name: str) -> int | None:
+        """Where the request first says a word of ``name`` (its kinds and common words aside)."""
+        words = self._name_words[self.names.index(name)]
+        return next((m.start() for m in WORD.finditer(_unquoted(request)) if stem(m.group(0)) in words), None)
 
     def rank(self, request: str) -> list[str]:
         scores = self._index.scores(request)

@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=tb.EXAMPLES, help="the in-context examples the run showed (v9 and before: 6)")
     parser.add_argument("--describe", action="store_true", help="the run described the tools its examples leave out (v11 on)")
     parser.add_argument("--changed", action="store_true", help="list the requests whose nodes differ from the run's")
+    parser.add_argument("--off", action="append", default=[], metavar="OPTION",
+                        help="a PlannerOptions switch turned off for this replay (an ablation row: --off called)")
+    parser.add_argument("--folds", type=int, default=0, help="also score each of N seeded parts of the requests on its own")
     args = parser.parse_args(argv)
     if args.product:
         results, as_run, diverged = replay_product(args.results, args.data or pr.REQUESTS)
@@ -159,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{then['tools']} -> {now.tools} {'; '.join(now.problems)}")
         return 0
     data = args.data or eval_dir() / "taskbench_multimedia" / "dev.jsonl"
-    planner, bench = planner_for(data, data.parent / "tool_desc.json", PlannerOptions(describe_unshown=args.describe), n_examples=args.examples)
+    unknown = [name for name in args.off if not isinstance(getattr(PlannerOptions(), name, None), bool)]
+    if unknown:
+        parser.error(f"not a PlannerOptions switch: {', '.join(unknown)}")
+    options = PlannerOptions(describe_unshown=args.describe, **dict.fromkeys(args.off, False))
+    planner, bench = planner_for(data, data.parent / "tool_desc.json", options, n_examples=args.examples)
     records = {r["id"]: r for r in tb.load_records(data)}
     rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
     results = [replay_one(planner, row) for row in rows]
@@ -169,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, as_run in (("as run", True), ("replayed", False)):
         figures = scores(results, records, bench, as_run=as_run)
         print(f"{label:<9} " + "  ".join(f"{k} {v['node']}/{v['edge']}" for k, v in figures.items()) + "   (node/edge F1)")
+    for k, part in enumerate(tb.folds([r.row for r in results], args.folds) if args.folds else [], 1):
+        ids = {row["id"] for row in part}
+        these = [r for r in results if r.row["id"] in ids]
+        figures = {label: scores(these, records, bench, as_run=as_run)["overall"] for label, as_run in (("as run", True), ("replayed", False))}
+        print(f"part {k} of {args.folds} ({len(these)}): " + "  ".join(f"{label} {v['node']}/{v['edge']}" for label, v in figures.items()))
     if args.changed:
         for r in changed:
             print(f"{r.row['id']} {r.row['type']}: gold {[n['task'] for n in r.row['gold']]}\n"

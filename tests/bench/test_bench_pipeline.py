@@ -665,6 +665,36 @@ def test_a_word_only_one_tool_description_uses_names_that_tool_with_the_parts(tm
         assert ("article_spinner" in fake.calls[0].messages[-1].content) is cues
 
 
+TEXT_TOOLS = [{"id": "Keyword Extractor", "desc": "Extracts the most important keywords from a text.", "input-type": ["text"], "output-type": ["text"]},
+              {"id": "Text Grammar Checker", "desc": "Finds grammatical errors in a text and corrects them.", "input-type": ["text"], "output-type": ["text"]},
+              {"id": "Article Spinner", "desc": "Rewrites a given article with synonyms.", "input-type": ["text"], "output-type": ["text"]},
+              {"id": "Text Search", "desc": "Looks a query up on the internet.", "input-type": ["text"], "output-type": ["text"]}]
+
+
+def test_a_tool_the_request_calls_by_name_and_no_subtask_lists_is_added_where_it_joins_the_chain(tmp_path: Path):
+    """"..., check their grammar, and search the web with them", listed keyword extractor, text
+    search: "grammar" is a word of text_grammar_checker's name and of no other tool's name or
+    description, so the checker is added, between the two steps it is said between. "article"
+    names what the user has, not article_spinner. Off, or for a one-step plan, as listed."""
+    bench = _bench_of(tmp_path, TEXT_TOOLS)
+    example = _one_tool_example(bench, "Text Search", "Search for 'cats'.", "cats")
+    request = "Extract the keywords of my article, check their grammar, and search the web with them."
+
+    def planned(tasks: list[str], called: bool = True) -> list[str]:
+        fake = FakeBackend([{"tasks": tasks, "steps": []}, _fill_every_parameter])
+        outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(called=called)).plan(
+            AttachedSession(mentioned_files(request)), request)
+        assert outcome.ok, outcome.errors
+        if len(tasks) > 1 and called:
+            assert outcome.plan.steps[1].args["text"] == "${s1.text}" and outcome.plan.steps[2].args["text"] == "${s2.text}"
+            assert outcome.by_type[0] == "text_grammar_checker added as step 2: the request calls it by name"
+        return [s.tool for s in outcome.plan.steps]
+
+    assert planned(["keyword extractor", "text search"]) == ["keyword_extractor", "text_grammar_checker", "text_search"]
+    assert planned(["keyword extractor", "text search"], called=False) == ["keyword_extractor", "text_search"]
+    assert planned(["keyword extractor"]) == ["keyword_extractor"]
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
