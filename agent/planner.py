@@ -773,7 +773,9 @@ class Planner:
         a step whose output nothing takes. A step is turned into its reverse (``_reverse``) where
         the step beside it then joins it (the step before makes what the reverse takes, or, first,
         the step after takes what the reverse makes); a generator from words is left out where a
-        file of what it makes is there and the step after takes it. Either only where fewer ends
+        file of what it makes is there and a later step takes it ("combine the two audio files,
+        synchronize them with example.mp4", listed text to video, audio splicer, video
+        synchronization). Either only where fewer ends
         are left loose; one change at a time, the best first. A single step is as named: the file
         a one-step request names is often where to save ("make a video, save it as example.mp4")."""
         notes: list[str] = []
@@ -787,10 +789,9 @@ class Planner:
                     turned = [*tools[:k], reverse, *tools[k + 1:]]
                     options.append((self._loose_ends(turned, visible), tasks, turned, f"{step_label(k + 1)} ({name}) turned round: {reverse}"))
                 made = set(tool.outputs.values())
-                after = self.registry.get(tools[k + 1]) if k + 1 < len(tools) else None
-                if (after is not None and makes_from_nothing(tool) and Kind.TEXT not in made and text_slots(tool)
+                if (k + 1 < len(tools) and makes_from_nothing(tool) and Kind.TEXT not in made and text_slots(tool)
                         and not set(text_slots(tool)) & ADDRESS_SLOTS and any(a.kind in made for a in visible)
-                        and made & {spec.kind for spec in after.inputs.values()}):
+                        and made & {spec.kind for later in tools[k + 1:] for spec in self.registry.get(later).inputs.values()}):
                     fewer = tools[:k] + tools[k + 1:]
                     options.append((self._loose_ends(fewer, visible), tasks[:k] + tasks[k + 1:], fewer,
                                     f"{step_label(k + 1)} ({name}) left out: the request gives the {'/'.join(m.value for m in made)} it makes"))
@@ -1192,14 +1193,18 @@ class Planner:
         return min(fits, key=lambda t: (ranked.get(t.name, len(ranked)), t.name), default=None)
 
     def _maker(self, tool: type[Tool], wiring: Wiring, request: str, allowed: set[str]) -> type[Tool] | None:
-        """The offered generator closest to the request of the one required input ``tool`` lacks."""
+        """The offered generator closest to the request of the one required input ``tool`` lacks;
+        where the request states a web address, a downloader first ("synchronize the audio file
+        at https://... with example.mp4" had text_to_audio read words aloud, not the file fetched)."""
         missing = _missing(tool, wiring)
         if len(missing) != 1:
             return None
         makers = {t.name: t for t in self.registry  # no inputs at all: a mask drawn from boxes without its picture is no mask
                   if t is not tool and t.name in allowed and not t.inputs and makes_from_nothing(t) and missing[0] in t.outputs.values()}
-        name = next((n for n in self._ranked(request) if n in makers), None)
-        return makers[name] if name is not None else None
+        ranked = [n for n in self._ranked(request) if n in makers]
+        if stated_urls(request):  # "the audio file at https://...": fetched, not made from words
+            ranked.sort(key=lambda n: not set(text_slots(makers[n])) & ADDRESS_SLOTS)
+        return makers[ranked[0]] if ranked else None
 
     def _remade(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
                 consumed: frozenset[str], request: str, allowed: set[str], generator: WiredStep) -> tuple[WiredStep, Wiring] | None:

@@ -628,13 +628,17 @@ def test_decoding_stops_where_the_subtasks_list_closes(tmp_path: Path):
         assert json.loads(outcome.generations[0].text) == {"tasks": ["text downloader", "text to audio"], "steps": []}
 
 
-def test_a_generator_of_what_the_request_gives_is_left_out_where_the_next_step_takes_the_file(tmp_path: Path):
+def test_a_generator_of_what_the_request_gives_is_left_out_where_a_later_step_takes_the_file(tmp_path: Path):
     """"Add reverb to example.wav and draw its waveform", listed text to audio, audio effects,
     audio to image: the reverb takes the given file, and no new audio is made."""
     request = "Add reverb to example.wav and draw its waveform."
     outcome = _planned(tmp_path, request, ["text to audio", "audio effects", "audio to image"])
     assert [s.tool for s in outcome.plan.steps] == ["audio_effects", "audio_to_image"]
     assert outcome.plan.steps[0].args["audio"] == "${audio-1}"
+    # a later step, not the next, takes the given files
+    request = "Download the text at https://x.org/a, then splice example1.wav with example2.wav."
+    outcome = _planned(tmp_path, request, ["text to audio", "text downloader", "audio splicer"])
+    assert [s.tool for s in outcome.plan.steps] == ["text_downloader", "audio_splicer"]
 
 
 def test_a_single_step_is_never_turned_round(tmp_path: Path):
@@ -663,6 +667,24 @@ def test_a_word_only_one_tool_description_uses_names_that_tool_with_the_parts(tm
         Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(parts=True, cues=cues)).plan(
             AttachedSession(mentioned_files(request)), request)
         assert ("article_spinner" in fake.calls[0].messages[-1].content) is cues
+
+
+def test_an_input_nothing_makes_is_downloaded_where_the_request_states_an_address(tmp_path: Path):
+    """"Synchronize the audio file at https://... with example.mp4", listed video
+    synchronization alone: the audio it lacks is fetched from the stated address, not read aloud
+    from words, though text_to_audio's description reads closer to the request."""
+    nodes = [{"id": "Video Synchronization", "desc": "Synchronizes a video with an audio file.", "input-type": ["video", "audio"], "output-type": ["video"]},
+             {"id": "Text-to-Audio", "desc": "Generates an audio file to synchronize with the video.", "input-type": ["text"], "output-type": ["audio"]},
+             {"id": "Audio Downloader", "desc": "Downloads an audio file from a URL.", "input-type": ["url"], "output-type": ["audio"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = _one_tool_example(bench, "Text-to-Audio", "Read 'hello' aloud.", "hello")
+    request = "Please synchronize the audio file at https://example.com/audio.wav with the video example.mp4."
+    fake = FakeBackend([{"tasks": ["video synchronization"], "steps": []}, _fill_every_parameter])
+    outcome = Planner(fake, bench.registry, examples_data=[example]).plan(AttachedSession(mentioned_files(request)), request)
+    assert outcome.ok, outcome.errors
+    steps = outcome.plan.steps
+    assert [s.tool for s in steps] == ["audio_downloader", "video_synchronization"]
+    assert steps[0].args["url"] == "https://example.com/audio.wav"
 
 
 TEXT_TOOLS = [{"id": "Keyword Extractor", "desc": "Extracts the most important keywords from a text.", "input-type": ["text"], "output-type": ["text"]},
