@@ -45,6 +45,10 @@ URL_PARAM = re.compile(r"(?:^|_)url$")
 """The parameters that take a web address: ``url``, ``source_url``."""
 
 
+MEDIA_URL = re.compile(r"\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|aac|mp4|mov|avi|mkv|webm)$", re.IGNORECASE)
+"""An address of a picture, a sound or a video file, not of a page to read."""
+
+
 def stated_urls(text: str) -> list[str]:
     """The web addresses ``text`` states, each once, in order, without the stop or bracket after one."""
     return list(dict.fromkeys(m.group(0).rstrip(".,;:!?)]") for m in URL.finditer(text)))

@@ -717,6 +717,30 @@ def test_a_tool_the_request_calls_by_name_and_no_subtask_lists_is_added_where_it
     assert planned(["keyword extractor"]) == ["keyword_extractor"]
 
 
+def test_a_page_the_request_states_is_downloaded_before_a_first_step_that_takes_words(tmp_path: Path):
+    """"Extract the keywords of the blog article at https://...", listed keyword extractor
+    alone: the page's words are fetched first. The address of a sound file is no page, and with
+    ``pages`` off the plan is as listed."""
+    nodes = [*TEXT_TOOLS, {"id": "Text Downloader", "desc": "Downloads the text of a web page.", "input-type": ["url"], "output-type": ["text"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = _one_tool_example(bench, "Text Search", "Search for 'cats'.", "cats")
+
+    def planned(request: str, pages: bool = True) -> list[str]:
+        fake = FakeBackend([{"tasks": ["keyword extractor"], "steps": []}, _fill_every_parameter])
+        outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(pages=pages)).plan(
+            AttachedSession(mentioned_files(request)), request)
+        assert outcome.ok, outcome.errors
+        if outcome.plan.steps[0].tool == "text_downloader":
+            assert outcome.plan.steps[0].args["url"] == "https://www.example.com/blog/post-1"
+            assert outcome.plan.steps[1].args["text"] == "${s1.text}"
+        return [s.tool for s in outcome.plan.steps]
+
+    request = "Extract the main keywords of the blog article at https://www.example.com/blog/post-1."
+    assert planned(request) == ["text_downloader", "keyword_extractor"]
+    assert planned(request, pages=False) == ["keyword_extractor"]
+    assert planned("Extract the keywords of the song at https://example.com/song.wav.") == ["keyword_extractor"]
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
