@@ -785,8 +785,15 @@ class Planner:
         synchronize them with example.mp4", listed text to video, audio splicer, video
         synchronization). Either only where fewer ends
         are left loose; one change at a time, the best first. A single step is as named: the file
-        a one-step request names is often where to save ("make a video, save it as example.mp4")."""
+        a one-step request names is often where to save ("make a video, save it as example.mp4"),
+        unless it makes from words and the request quotes none while it gives a file its reverse
+        takes ("transcribe the speech of my example.wav", listed text to audio)."""
         notes: list[str] = []
+        if len(tools) == 1 and not any(a.kind is Kind.TEXT for a in visible):
+            tool = self.registry.get(tools[0])
+            reverse = self._reverse(tool, allowed) if makes_from_nothing(tool) and not set(text_slots(tool)) & ADDRESS_SLOTS else None
+            if reverse and any(spec.kind in {a.kind for a in visible} for spec in self.registry.get(reverse).inputs.values()):
+                return tasks, [reverse], [f"{step_label(1)} ({tools[0]}) turned round: {reverse}, as the request quotes no words to make from"]
         while len(tools) > 1:
             now = self._loose_ends(tools, visible)
             options: list[tuple[int, list[str], list[str], str]] = []

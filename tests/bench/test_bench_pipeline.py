@@ -641,11 +641,15 @@ def test_a_generator_of_what_the_request_gives_is_left_out_where_a_later_step_ta
     assert [s.tool for s in outcome.plan.steps] == ["text_downloader", "audio_splicer"]
 
 
-def test_a_single_step_is_never_turned_round(tmp_path: Path):
-    """The file a one-step request names is often where to save what it makes."""
+def test_a_single_step_is_turned_round_only_where_the_request_quotes_no_words_to_make_from(tmp_path: Path):
+    """The file a one-step request names is often where to save what it makes; with no words
+    quoted to make from, it is what to work on."""
     request = "Read 'the rain in spain falls mainly on the plain' aloud and save it as example.wav."
     outcome = _planned(tmp_path, request, ["text to audio"])
     assert [s.tool for s in outcome.plan.steps] == ["text_to_audio"]
+    outcome = _planned(tmp_path, "Please transcribe the speech of my example.wav into a text document.", ["text to audio"])
+    assert [s.tool for s in outcome.plan.steps] == ["audio_to_text"]
+    assert outcome.plan.steps[0].args["audio"] == "${audio-1}"
 
 
 def test_a_word_only_one_tool_description_uses_names_that_tool_with_the_parts(tmp_path: Path):
