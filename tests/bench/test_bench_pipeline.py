@@ -701,7 +701,7 @@ def test_a_tool_the_request_calls_by_name_and_no_subtask_lists_is_added_where_it
     """"..., check their grammar, and search the web with them", listed keyword extractor, text
     search: "grammar" is a word of text_grammar_checker's name and of no other tool's name or
     description, so the checker is added, between the two steps it is said between. "article"
-    names what the user has, not article_spinner. Off, or for a one-step plan, as listed."""
+    names what the user has, not article_spinner. A one-step plan gets what it lacks too; off, as listed."""
     bench = _bench_of(tmp_path, TEXT_TOOLS)
     example = _one_tool_example(bench, "Text Search", "Search for 'cats'.", "cats")
     request = "Extract the keywords of my article, check their grammar, and search the web with them."
@@ -711,14 +711,14 @@ def test_a_tool_the_request_calls_by_name_and_no_subtask_lists_is_added_where_it
         outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(called=called)).plan(
             AttachedSession(mentioned_files(request)), request)
         assert outcome.ok, outcome.errors
-        if len(tasks) > 1 and called:
+        if called:
             assert outcome.plan.steps[1].args["text"] == "${s1.text}" and outcome.plan.steps[2].args["text"] == "${s2.text}"
             assert outcome.by_type[0] == "text_grammar_checker added as step 2: the request calls it by name"
         return [s.tool for s in outcome.plan.steps]
 
     assert planned(["keyword extractor", "text search"]) == ["keyword_extractor", "text_grammar_checker", "text_search"]
     assert planned(["keyword extractor", "text search"], called=False) == ["keyword_extractor", "text_search"]
-    assert planned(["keyword extractor"]) == ["keyword_extractor"]
+    assert planned(["keyword extractor"]) == ["keyword_extractor", "text_grammar_checker", "text_search"]
 
 
 def test_a_page_the_request_states_is_downloaded_before_a_first_step_that_takes_words(tmp_path: Path):
