@@ -784,11 +784,11 @@ class Planner:
         the step after takes what the reverse makes); a generator from words is left out where a
         file of what it makes is there and a later step takes it ("combine the two audio files,
         synchronize them with example.mp4", listed text to video, audio splicer, video
-        synchronization). Either only where fewer ends
-        are left loose; one change at a time, the best first. A single step is as named: the file
-        a one-step request names is often where to save ("make a video, save it as example.mp4"),
-        unless it makes from words and the request quotes none while it gives a file its reverse
-        takes ("transcribe the speech of my example.wav", listed text to audio)."""
+        synchronization). Either only where fewer ends are left loose; one change at a time, the
+        best first. A single step is as named: the file a one-step request names is often where to
+        save ("make a video, save it as example.mp4"), unless it makes from words and the request
+        quotes none while it gives a file its reverse takes ("transcribe the speech of my
+        example.wav", listed text to audio)."""
         notes: list[str] = []
         if len(tools) == 1 and not any(a.kind is Kind.TEXT for a in visible):
             tool = self.registry.get(tools[0])
