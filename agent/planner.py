@@ -362,9 +362,11 @@ class PlannerOptions:
     plans left as named); with one-step plans too, and the rules after it, 82.7 / 53.7."""
     pages: bool = True
     """with ``graph_steps``: the address of a page the request states, that no step takes, is
-    read by the page downloader before a first step that takes words (``Planner._page_fetched``);
-    off: as listed. Replaying v16's answers after ``called`` and the downloader for a missing
-    input: 81.8 / 52.8 -> 82.2 / 53.2 node / edge F1 (TaskBench dev, 329)."""
+    read by the page downloader before a first step that takes words (``Planner._page_fetched``),
+    and a downloader whose address would come from prose gets the address extractor before it
+    (``Planner._address_found``); off: as listed. Replaying v16's answers after ``called`` and the
+    downloader for a missing input: 81.8 / 52.8 -> 82.2 / 53.2 node / edge F1 with the page read
+    (TaskBench dev, 329); v17's answers: 82.7 / 53.7 -> 82.9 / 54.4 with the address found."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -639,7 +641,8 @@ class Planner:
                     listed, tools, joined = self._called_in(listed, tools, visible, allowed, request)
                 if opts.pages:
                     listed, tools, fetched = self._page_fetched(listed, tools, visible, allowed, request)
-                    joined += fetched
+                    listed, tools, found = self._address_found(listed, tools, visible, allowed)
+                    joined += fetched + found
                 listed, tools = self._in_dependency_order(listed, tools, visible)
                 if opts.join_ends:
                     listed, tools, turned = self._joined(listed, tools, visible, allowed)
@@ -866,6 +869,34 @@ class Planner:
         if len(readers) != 1:
             return tasks, tools, []
         return [readers[0].replace("_", " "), *tasks], [readers[0], *tools], [f"{readers[0]} added: {tools[0]} reads the page at {pages[0]}"]
+
+    def _address_found(self, tasks: list[str], tools: list[str], visible: Sequence[Artifact],
+                       allowed: set[str]) -> tuple[list[str], list[str], list[str]]:
+        """The subtasks' tools with the address extractor (the one tool that takes words and makes
+        an address) before each downloader that would otherwise read its address from prose: the
+        text a step before it makes ("download the page, translate it, then download the image it
+        links", listed text downloader, text translator, image downloader), or, first, the one
+        passage the request quotes with an address in it ("download the video in this text:
+        'Check out this amazing video: https://...'")."""
+        finders = [t.name for t in self.registry if t.name in allowed and not t.inputs and text_slots(t)
+                   and not set(text_slots(t)) & ADDRESS_SLOTS and set(t.outputs) <= ADDRESS_SLOTS and set(t.outputs.values()) == {Kind.TEXT}]
+        if len(finders) != 1:
+            return tasks, tools, []
+        finder = finders[0]
+        quoted = [a for a in visible if a.kind is Kind.TEXT and stated_urls(str(a.args.get("text", "")))]
+        notes = []
+        k = 0
+        while k < len(tools) and len(tools) < MAX_STEPS:
+            tool = self.registry.get(tools[k])
+            fetches = not tool.inputs and text_slots(tool) and set(text_slots(tool)) <= ADDRESS_SLOTS
+            before = self.registry.get(tools[k - 1]) if k else None
+            prose = before is not None and Kind.TEXT in before.outputs.values() and not set(before.outputs) & ADDRESS_SLOTS
+            if fetches and finder not in tools[max(k - 1, 0):k] and (prose or (k == 0 and len(quoted) == 1)):
+                tasks, tools = [*tasks[:k], finder.replace("_", " "), *tasks[k:]], [*tools[:k], finder, *tools[k:]]
+                notes.append(f"{finder} added before {tool.name}")
+                k += 1
+            k += 1
+        return tasks, tools, notes
 
     @staticmethod
     def _joins(tool: type[Tool], reverse: type[Tool], steps: list[type[Tool]], k: int, visible: Sequence[Artifact]) -> bool:

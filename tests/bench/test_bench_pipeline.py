@@ -745,6 +745,36 @@ def test_a_page_the_request_states_is_downloaded_before_a_first_step_that_takes_
     assert planned("Extract the keywords of the song at https://example.com/song.wav.") == ["keyword_extractor"]
 
 
+def test_a_downloader_that_would_read_its_address_from_prose_gets_the_address_extractor(tmp_path: Path):
+    """"Download the page, translate it, then download the image it links", listed text
+    downloader, text translator, image downloader: the translation is prose, and the one tool
+    that makes an address from words goes between. "Download the video in this text: '...'"
+    gets it first, on the quoted passage. With ``pages`` off, as listed."""
+    nodes = [{"id": "Text Downloader", "desc": "Downloads the text of a web page.", "input-type": ["url"], "output-type": ["text"]},
+             {"id": "Text Translator", "desc": "Translates a text into English.", "input-type": ["text"], "output-type": ["text"]},
+             {"id": "URL Extractor", "desc": "Extracts the web addresses a text holds.", "input-type": ["text"], "output-type": ["url"]},
+             {"id": "Image Downloader", "desc": "Downloads an image from a URL.", "input-type": ["url"], "output-type": ["image"]},
+             {"id": "Video Downloader", "desc": "Downloads a video from a URL.", "input-type": ["url"], "output-type": ["video"]}]
+    bench = _bench_of(tmp_path, nodes)
+    example = _one_tool_example(bench, "Text Translator", "Translate 'hola'.", "hola")
+
+    def planned(request: str, tasks: list[str], pages: bool = True):
+        fake = FakeBackend([{"tasks": tasks, "steps": []}, _fill_every_parameter])
+        outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(pages=pages)).plan(
+            AttachedSession(mentioned_files(request)), request)
+        assert outcome.ok, outcome.errors
+        return outcome.plan.steps
+
+    request = "Download the page at https://example.com/news, translate it, then download the image it links."
+    tasks = ["text downloader", "text translator", "image downloader"]
+    steps = planned(request, tasks)
+    assert [s.tool for s in steps] == ["text_downloader", "text_translator", "url_extractor", "image_downloader"]
+    assert steps[2].args["text"] == "${s2.text}" and steps[3].args["url"] == "${s3.url}"
+    assert [s.tool for s in planned(request, tasks, pages=False)] == ["text_downloader", "text_translator", "image_downloader"]
+    request = "Download the video in this text: 'Check out this amazing video of mine: https://example.com/v.mp4'."
+    assert [s.tool for s in planned(request, ["video downloader"])] == ["url_extractor", "video_downloader"]
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
