@@ -795,7 +795,7 @@ class Planner:
         notes: list[str] = []
         if len(tools) == 1 and not any(a.kind is Kind.TEXT for a in visible):
             tool = self.registry.get(tools[0])
-            reverse = self._reverse(tool, allowed) if makes_from_nothing(tool) and not set(text_slots(tool)) & ADDRESS_SLOTS else None
+            reverse = self._reverse(tool, allowed) if makes_from_nothing(tool) and not _addresses(tool) else None
             if reverse and any(spec.kind in {a.kind for a in visible} for spec in self.registry.get(reverse).inputs.values()):
                 return tasks, [reverse], [f"{step_label(1)} ({tools[0]}) turned round: {reverse}, as the request quotes no words to make from"]
         while len(tools) > 1:
@@ -809,7 +809,7 @@ class Planner:
                     options.append((self._loose_ends(turned, visible), tasks, turned, f"{step_label(k + 1)} ({name}) turned round: {reverse}"))
                 made = set(tool.outputs.values())
                 if (k + 1 < len(tools) and makes_from_nothing(tool) and Kind.TEXT not in made and text_slots(tool)
-                        and not set(text_slots(tool)) & ADDRESS_SLOTS and any(a.kind in made for a in visible)
+                        and not _addresses(tool) and any(a.kind in made for a in visible)
                         and made & {spec.kind for later in tools[k + 1:] for spec in self.registry.get(later).inputs.values()}):
                     fewer = tools[:k] + tools[k + 1:]
                     options.append((self._loose_ends(fewer, visible), tasks[:k] + tasks[k + 1:], fewer,
@@ -859,13 +859,12 @@ class Planner:
         pages = [u for u in stated_urls(request) if not MEDIA_URL.search(u)]
         if len(pages) != 1 or any(a.kind is Kind.TEXT for a in visible):
             return tasks, tools, []
-        if any(set(text_slots(self.registry.get(t))) & ADDRESS_SLOTS for t in tools):
+        if any(_addresses(self.registry.get(t)) for t in tools):
             return tasks, tools, []
         first = self.registry.get(tools[0])
-        if not text_slots(first) or set(text_slots(first)) & ADDRESS_SLOTS or len(tools) >= MAX_STEPS:
+        if not text_slots(first) or _addresses(first) or len(tools) >= MAX_STEPS:
             return tasks, tools, []
-        readers = [t.name for t in self.registry if t.name in allowed and not t.inputs and set(t.outputs.values()) == {Kind.TEXT}
-                   and text_slots(t) and set(text_slots(t)) <= ADDRESS_SLOTS]
+        readers = [t.name for t in self.registry if t.name in allowed and _fetches(t) and set(t.outputs.values()) == {Kind.TEXT}]
         if len(readers) != 1:
             return tasks, tools, []
         return [readers[0].replace("_", " "), *tasks], [readers[0], *tools], [f"{readers[0]} added: {tools[0]} reads the page at {pages[0]}"]
@@ -878,8 +877,8 @@ class Planner:
         links", listed text downloader, text translator, image downloader), or, first, the one
         passage the request quotes with an address in it ("download the video in this text:
         'Check out this amazing video: https://...'")."""
-        finders = [t.name for t in self.registry if t.name in allowed and not t.inputs and text_slots(t)
-                   and not set(text_slots(t)) & ADDRESS_SLOTS and set(t.outputs) <= ADDRESS_SLOTS and set(t.outputs.values()) == {Kind.TEXT}]
+        finders = [t.name for t in self.registry if t.name in allowed and not t.inputs and text_slots(t) and not _addresses(t)
+                   and all(map(_is_address, t.outputs)) and set(t.outputs.values()) == {Kind.TEXT}]
         if len(finders) != 1:
             return tasks, tools, []
         finder = finders[0]
@@ -888,10 +887,9 @@ class Planner:
         k = 0
         while k < len(tools) and len(tools) < MAX_STEPS:
             tool = self.registry.get(tools[k])
-            fetches = not tool.inputs and text_slots(tool) and set(text_slots(tool)) <= ADDRESS_SLOTS
             before = self.registry.get(tools[k - 1]) if k else None
-            prose = before is not None and Kind.TEXT in before.outputs.values() and not set(before.outputs) & ADDRESS_SLOTS
-            if fetches and finder not in tools[max(k - 1, 0):k] and (prose or (k == 0 and len(quoted) == 1)):
+            prose = before is not None and Kind.TEXT in before.outputs.values() and not any(map(_is_address, before.outputs))
+            if _fetches(tool) and finder not in tools[max(k - 1, 0):k] and (prose or (k == 0 and len(quoted) == 1)):
                 tasks, tools = [*tasks[:k], finder.replace("_", " "), *tasks[k:]], [*tools[:k], finder, *tools[k:]]
                 notes.append(f"{finder} added before {tool.name}")
                 k += 1
@@ -916,7 +914,7 @@ class Planner:
         after, makes = inputs(steps[1]), set(reverse.outputs.values())
         if set(tool.outputs.values()) & after:
             return False
-        worded = any(name.rstrip("0123456789") not in ADDRESS_SLOTS for name in text_slots(steps[1]))
+        worded = not all(map(_is_address, text_slots(steps[1])))
         return bool(makes & after) or (bool(inputs(reverse) & {a.kind for a in visible if a.kind is not Kind.TEXT})
                                        and bool(makes & (after | ({Kind.TEXT} if worded else set()))))
 
@@ -1154,7 +1152,7 @@ class Planner:
         # v10 TaskBench answers replay at 72.0 / 39.1 node / edge F1 against 71.9 / 38.9 (a
         # converter for a step's only source stays: text_summarizer of a picture, image_to_text).
         if not wiring.args:
-            free.update(Kind.TEXT for name in text_slots(tool) if name.rstrip("0123456789") not in ADDRESS_SLOTS)
+            free.update(Kind.TEXT for name in text_slots(tool) if not _is_address(name))
         inserted: list[WiredStep] = []
         left_out: list[str] = []
         replaced = list(known)
@@ -1272,7 +1270,7 @@ class Planner:
                   if t is not tool and t.name in allowed and not t.inputs and makes_from_nothing(t) and missing[0] in t.outputs.values()}
         ranked = [n for n in self._ranked(request) if n in makers]
         if stated_urls(request):  # "the audio file at https://...": fetched, not made from words
-            ranked.sort(key=lambda n: not set(text_slots(makers[n])) & ADDRESS_SLOTS)
+            ranked.sort(key=lambda n: not _addresses(makers[n]))
         return makers[ranked[0]] if ranked else None
 
     def _remade(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
@@ -1432,6 +1430,22 @@ class Answered:
 def _missing(tool: type[Tool], wiring: Wiring) -> list[Kind]:
     """The kinds of ``tool``'s required inputs that ``wiring`` leaves unfilled."""
     return [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
+
+
+def _is_address(slot: str) -> bool:
+    """Whether a text slot or output (``url``, ``url_2``) holds a web address, not words."""
+    return slot.rstrip("0123456789_") in ADDRESS_SLOTS
+
+
+def _addresses(tool: type[Tool]) -> bool:
+    """Whether ``tool`` takes a web address."""
+    return any(map(_is_address, text_slots(tool)))
+
+
+def _fetches(tool: type[Tool]) -> bool:
+    """Whether ``tool`` takes a web address and nothing else: a downloader."""
+    slots = text_slots(tool)
+    return not tool.inputs and bool(slots) and all(map(_is_address, slots))
 
 
 def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:
