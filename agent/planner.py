@@ -367,6 +367,11 @@ class PlannerOptions:
     (``Planner._address_found``); off: as listed. Replaying v16's answers after ``called`` and the
     downloader for a missing input: 81.8 / 52.8 -> 82.2 / 53.2 node / edge F1 with the page read
     (TaskBench dev, 329); v17's answers: 82.7 / 53.7 -> 82.9 / 54.4 with the address found."""
+    said_order: bool = True
+    """with ``graph_steps``: two steps next to each other that the request says the other way
+    round ("expand this text, summarize it, translate it", listed expander, translator,
+    summarizer) change places, where both still have their inputs and no more ends are left
+    loose (``Planner._in_said_order``); off: as listed."""
     similar: int = 0
     """show the ``similar`` examples of the pool whose requests are closest to this one (MiniLM)
     with the request, instead of a fixed set in the system prompt (0: the fixed set)."""
@@ -643,6 +648,9 @@ class Planner:
                     listed, tools, fetched = self._page_fetched(listed, tools, visible, allowed, request)
                     listed, tools, found = self._address_found(listed, tools, visible, allowed)
                     joined += fetched + found
+                if opts.said_order:
+                    listed, tools, swapped = self._in_said_order(listed, tools, visible, request)
+                    joined += swapped
                 listed, tools = self._in_dependency_order(listed, tools, visible)
                 if opts.join_ends:
                     listed, tools, turned = self._joined(listed, tools, visible, allowed)
@@ -848,6 +856,31 @@ class Planner:
             k = min(range(len(tools) + 1), key=cost)
             tasks, tools = [*tasks[:k], name.replace("_", " "), *tasks[k:]], [*tools[:k], name, *tools[k:]]
             notes.append(f"{name} added as step {k + 1}: the request calls it by name")
+        return tasks, tools, notes
+
+    def _in_said_order(self, tasks: list[str], tools: list[str], visible: Sequence[Artifact],
+                       request: str) -> tuple[list[str], list[str], list[str]]:
+        """The subtasks' tools, two neighbours put in the order the request says them
+        (``ToolRanker.said_at``): a small model lists a chain of like steps (text to text, video to
+        video) in an order of its own, and the types cannot tell which comes first. Only where the
+        swapped pair still runs in dependency order and leaves no more ends loose; a tool the
+        request does not say by its own name's root stays where it is listed."""
+        ranker = self._tool_ranker()
+        notes: list[str] = []
+        moved = True
+        while moved:
+            moved = False
+            for k in range(len(tools) - 1):
+                first, second = ranker.said_at(request, tools[k]), ranker.said_at(request, tools[k + 1])
+                if first is None or second is None or second >= first:
+                    continue
+                swapped = [*tools[:k], tools[k + 1], tools[k], *tools[k + 2:]]
+                if (self._in_dependency_order(swapped, swapped, visible)[1] != swapped
+                        or self._loose_ends(swapped, visible) > self._loose_ends(tools, visible)):
+                    continue
+                tasks, tools = [*tasks[:k], tasks[k + 1], tasks[k], *tasks[k + 2:]], swapped
+                notes.append(f"{tools[k]} put before {tools[k + 1]}, as the request says them")
+                moved = True
         return tasks, tools, notes
 
     def _page_fetched(self, tasks: list[str], tools: list[str], visible: Sequence[Artifact], allowed: set[str],

@@ -12,6 +12,7 @@ package installed both fall back to word overlap, so the planner never depends o
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections import Counter
@@ -153,6 +154,18 @@ CONTENT = frozenset(["article", "document", "photo", "picture", "music", "song",
 has, not that it wants article_spinner."""
 
 
+ROOT = 5
+"""The letters two words must start alike in to share a root ("summar-", "transl-")."""
+
+
+def same_root(word: str, other: str) -> bool:
+    """Whether two words share a root: alike in their first ``ROOT`` letters or more, and past
+    that the shorter has at most two letters left ("summary" / "summarizer", "colorized" /
+    "colorizer"; not "speech" / "speed")."""
+    common = len(os.path.commonprefix([word, other]))
+    return common >= ROOT and common >= min(len(word), len(other)) - 2
+
+
 def stem(word: str) -> str:
     """A crude stem ("stabilizes", "stabilized" -> "stabiliz"): one suffix off, four letters kept."""
     word = word.lower()
@@ -196,6 +209,11 @@ class ToolRanker:
         self._own = [{w for w in words if counts[w] == 1} for words in said_by]
         self._name_own = [{w for w in stems(t.name.replace("_", " "), common) if counts[w] == 1} - CONTENT for t in registry]
         self._name_words = [stems(t.name.replace("_", " "), common) for t in registry]
+        named_by = [set(WORD.findall(t.name.replace("_", " "))) - CONTENT for t in registry]
+        name_counts = Counter(w for words in named_by for w in words)
+        kinds = {k.value for k in Kind}
+        self._roots = [{w for w in words if name_counts[w] == 1 and len(w) >= ROOT and w not in kinds
+                        and not any(w[:ROOT] == c[:ROOT] for c in COMMON)} for words in named_by]
 
     def cued(self, request: str, among: set[str] | None = None) -> list[str]:
         """The tools a word of the request's parts belongs to: a word of a tool's name or
@@ -224,6 +242,15 @@ class ToolRanker:
         """Where the request first says a word of ``name`` (its kinds and common words aside)."""
         words = self._name_words[self.names.index(name)]
         return next((m.start() for m in WORD.finditer(_unquoted(request)) if stem(m.group(0)) in words), None)
+
+    def said_at(self, request: str, name: str) -> int | None:
+        """Where the request first says a word with the root of a word only ``name``'s name has
+        ("summarize it" and "a short summary" say text_summarizer, "translate" text_translator):
+        the order a request says its jobs in, read off the forms it says them in."""
+        roots = self._roots[self.names.index(name)]
+        theirs = set().union(*self._roots) - roots  # "voice" is voice_changer's whole word, no form of "voiceover"
+        return next((m.start() for m in WORD.finditer(_unquoted(request))
+                     if m.group(0) not in theirs and any(same_root(m.group(0), r) for r in roots)), None)
 
     def rank(self, request: str) -> list[str]:
         scores = self._index.scores(request)

@@ -775,6 +775,38 @@ def test_a_downloader_that_would_read_its_address_from_prose_gets_the_address_ex
     assert [s.tool for s in planned(request, ["video downloader"])] == ["url_extractor", "video_downloader"]
 
 
+def test_neighbour_steps_listed_against_the_order_the_request_says_them_change_places(tmp_path: Path):
+    """"Expand this text, summarize it, translate it, then search", listed expander, translator,
+    summarizer, search: all four take and make text, so the types cannot order them; the request
+    says "summarize" before "translate". A word says a tool by the root of a word only that
+    tool's name has: "voice" is voice_changer's, no form of "voiceover". Off, as listed."""
+    from agent.retrieval import ToolRanker
+
+    said = [{"id": name, "desc": f"{name} of a given text.", "input-type": ["text"], "output-type": ["text"]}
+            for name in ("Text Expander", "Text Summarizer", "Text Translator", "Text Search")]
+    voices = [{"id": "Voice Changer", "desc": "Changes a voice.", "input-type": ["audio"], "output-type": ["audio"]},
+              {"id": "Video Voiceover", "desc": "Adds a voiceover to a video.", "input-type": ["video", "text"], "output-type": ["video"]}]
+    bench = _bench_of(tmp_path, [*said, *voices])
+    example = _one_tool_example(bench, "Text Search", "Search for 'cats'.", "cats")
+    request = "I want to expand the text 'Voyage a Paris', summarize it, translate it to English, and search for more about it."
+
+    def planned(said_order: bool = True) -> list[str]:
+        fake = FakeBackend([{"tasks": ["text expander", "text translator", "text summarizer", "text search"], "steps": []},
+                            _fill_every_parameter])
+        outcome = Planner(fake, bench.registry, examples_data=[example], options=PlannerOptions(said_order=said_order)).plan(
+            AttachedSession(mentioned_files(request)), request)
+        assert outcome.ok, outcome.errors
+        assert [s.args["text"] for s in outcome.plan.steps[1:]] == ["${s1.text}", "${s2.text}", "${s3.text}"]
+        return [s.tool for s in outcome.plan.steps]
+
+    assert planned() == ["text_expander", "text_summarizer", "text_translator", "text_search"]
+    assert planned(said_order=False) == ["text_expander", "text_translator", "text_summarizer", "text_search"]
+    ranker = ToolRanker(bench.registry)
+    assert ranker.said_at("make a short summary", "text_summarizer") == 13
+    assert ranker.said_at("add my voiceover", "voice_changer") is None
+    assert ranker.said_at("make the voice deeper", "video_voiceover") is None and ranker.said_at("make the voice deeper", "voice_changer") == 9
+
+
 def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path: Path):
     """The examples' structure is ``"steps":[]`` like the answer the grammar allows (the steps
     come from the tool graph); with ``shown_steps`` they show the steps they were planned with."""
