@@ -836,7 +836,7 @@ class Planner:
         example.jpg", "based on the sentiment"): a small model drops a job said in passing, often
         a text step between two others. It goes where it leaves the fewest ends loose
         (``_loose_ends``, the steps in dependency order), of those places the nearest to where the
-        request says it: before the first step whose tool the request names after it. A one-step
+        request says it: before the first step whose tool the request says after it (``ToolRanker.said_at``). A one-step
         plan gets them too ("adjust the speed of example.mp4 based on the sentiment of the
         article", listed video speed changer): with "article" and the other ``CONTENT`` words
         calling nothing, this took no right single-tool plan wrong on TaskBench dev."""
@@ -845,7 +845,7 @@ class Planner:
         for at, name in ranker.called(request, allowed):
             if name in tools or not 0 < len(tools) < MAX_STEPS:
                 continue
-            said = [ranker.mentioned_at(request, tool) for tool in tools]
+            said = [ranker.said_at(request, tool) for tool in tools]
             near = next((k for k, where in enumerate(said) if where is not None and where > at), len(tools))
 
             def cost(k: int, name: str = name, near: int = near, tools: list[str] = tools) -> tuple[int, int]:

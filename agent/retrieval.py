@@ -208,7 +208,6 @@ class ToolRanker:
         self._common = common
         self._own = [{w for w in words if counts[w] == 1} for words in said_by]
         self._name_own = [{w for w in stems(t.name.replace("_", " "), common) if counts[w] == 1} - CONTENT for t in registry]
-        self._name_words = [stems(t.name.replace("_", " "), common) for t in registry]
         named_by = [set(WORD.findall(t.name.replace("_", " "))) - CONTENT for t in registry]
         name_counts = Counter(w for words in named_by for w in words)
         kinds = {k.value for k in Kind}
@@ -237,11 +236,6 @@ class ToolRanker:
                 if word in own and name not in found and (among is None or name in among):
                     found[name] = match.start()
         return sorted((at, name) for name, at in found.items())
-
-    def mentioned_at(self, request: str, name: str) -> int | None:
-        """Where the request first says a word of ``name`` (its kinds and common words aside)."""
-        words = self._name_words[self.names.index(name)]
-        return next((m.start() for m in WORD.finditer(_unquoted(request)) if stem(m.group(0)) in words), None)
 
     def said_at(self, request: str, name: str) -> int | None:
         """Where the request first says a word with the root of a word only ``name``'s name has
