@@ -1105,6 +1105,7 @@ class Planner:
             if self.options.make_missing and any("nothing before it makes" in p for p in wiring.problems):
                 made_here = [o for o in order if o.label not in artifact_ids]
                 made = (self._converted_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed, made_here)
+                        or self._found_in(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed)
                         or self._made_for(tool, known, wiring, earlier, label, frozenset(consumed), request, allowed, made_here))
                 if made is not None:
                     maker, wiring = made
@@ -1275,13 +1276,33 @@ class Planner:
                 break
         else:
             return None
-        step_id = f"{label}_{found.name}"[:46]
-        joined = wire(found, [source], [], step_id)
-        if joined.problems:
+        return _through(found, source, tool, known, earlier, label, consumed)
+
+    def _found_in(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
+                  consumed: frozenset[str], request: str, allowed: set[str]) -> tuple[WiredStep, Wiring] | None:
+        """The one required input of ``tool`` that nothing before it makes, found in the picture
+        (or sound, or video) ``tool`` itself works on.
+
+        "Crop out the baseball glove in x.png", answered image_cropping alone: the crop has its
+        picture and lacks the glove's box, and nothing in the plan makes one. A box, a mask, is a
+        fact of that same picture: the tool graph's converter from the picture to what is missing
+        (object_detection, image_instance_segmentation) runs on it first, the one closest to the
+        request where several do. Only what describes a picture is found in one (``OF_A_PICTURE``):
+        the sound a video synchronization lacks is another recording, not the video's own. A tool
+        that takes no such file (layout_to_image) has no picture to find it in, and goes on to
+        ``_made_for``."""
+        missing = _missing(tool, wiring)
+        if len(missing) != 1 or missing[0] not in OF_A_PICTURE:
             return None
-        maker = WiredStep(step_id, found, joined.args, {})
-        rewired = wire(tool, [*known, Source(step_id, tuple(found.outputs.items()))], earlier, label, consumed)
-        return None if rewired.problems else (maker, rewired)
+        taken = set(wiring.args.values())
+        for source in known:
+            for output, kind in source.outputs:
+                if kind is Kind.TEXT or source.ref(output) not in taken:
+                    continue
+                found = self._converter({kind}, set(missing), request, allowed, besides=tool)
+                if found is not None and (made := _through(found, Source(source.label, ((output, kind),)), tool, known, earlier, label, consumed)):
+                    return made
+        return None
 
     def _converter(self, kinds: set[Kind], wanted: set[Kind], request: str, allowed: set[str],
                    besides: type[Tool] | None = None) -> type[Tool] | None:
@@ -1460,6 +1481,19 @@ class Answered:
     traces: list[Trace]
 
 
+def _through(converter: type[Tool], source: Source, tool: type[Tool], known: list[Source], earlier: list[Source], label: str,
+             consumed: frozenset[str]) -> tuple[WiredStep, Wiring] | None:
+    """``converter`` as a step on ``source``, and ``tool`` wired again with what it makes; None
+    where either leaves an input unfilled."""
+    step_id = f"{label}_{converter.name}"[:46]
+    joined = wire(converter, [source], [], step_id)
+    if joined.problems:
+        return None
+    maker = WiredStep(step_id, converter, joined.args, {})
+    rewired = wire(tool, [*known, Source(step_id, tuple(converter.outputs.items()))], earlier, label, consumed)
+    return None if rewired.problems else (maker, rewired)
+
+
 def _missing(tool: type[Tool], wiring: Wiring) -> list[Kind]:
     """The kinds of ``tool``'s required inputs that ``wiring`` leaves unfilled."""
     return [spec.kind for name, spec in tool.inputs.items() if not spec.optional and name not in wiring.args]
@@ -1487,6 +1521,9 @@ def _takes_only(tool: type[Tool], kinds: set[Kind]) -> bool:
     required = {spec.kind for spec in tool.inputs.values() if not spec.optional}
     return required <= kinds and (bool(required) or (Kind.TEXT in kinds and bool(text_slots(tool))))
 
+
+OF_A_PICTURE = frozenset({Kind.MASK, Kind.LAYOUT})
+"""Kinds that describe a picture (where its objects are) rather than being media of their own."""
 
 STRUCTURE_TOKENS = 320
 GRAPH_ENDING = Ending('"],', '"],"steps":[]}')

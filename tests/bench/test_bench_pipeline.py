@@ -815,3 +815,45 @@ def test_with_graph_steps_the_examples_show_the_answer_as_it_is_written(tmp_path
     assert '{"tasks":["text summarizer"],"steps":[]}' in Planner(FakeBackend([]), bench.registry, examples_data=[example]).system
     assert shown in Planner(FakeBackend([]), bench.registry, examples_data=[example], options=PlannerOptions(shown_steps=True)).system
     assert shown in Planner(FakeBackend([]), bench.registry, examples_data=[example], options=PlannerOptions(graph_steps=False)).system
+
+
+def _controlllm_tool(name: str, args: dict[str, str], returns: dict[str, str], description: str) -> dict:
+    return {"name": name, "description": description, "domain": "image-perception",
+            "args": [{"name": n, "type": t, "description": n} for n, t in args.items()],
+            "returns": [{"name": n, "type": t, "description": n} for n, t in returns.items()]}
+
+
+def test_a_box_or_mask_nothing_makes_is_found_in_the_picture_the_step_works_on(tmp_path: Path):
+    """"Crop out the baseball glove in x.png", answered image_cropping alone: the crop lacks the
+    glove's box, and the converter from its own picture to a box (object_detection) runs on that
+    picture first. What is no fact of the picture is not looked for in it: a sound a video lacks
+    is not the video's own. With ``make_missing`` off the problem goes back to the model."""
+    from agent.planner import Planner, PlannerOptions
+
+    tools = [_controlllm_tool("image_cropping", {"image": "image", "object": "bbox"}, {"image": "image"}, "Crop the image to a box."),
+             _controlllm_tool("object_detection", {"image": "image"}, {"object": "bbox"}, "Detect all the objects in the image."),
+             _controlllm_tool("image_captioning", {"image": "image"}, {"text": "text"}, "Caption the image."),
+             _controlllm_tool("dub_video", {"video": "video", "audio": "audio"}, {"video": "video"}, "Dub a video with an audio."),
+             _controlllm_tool("video_to_audio", {"video": "video"}, {"audio": "audio"}, "The sound track of a video.")]
+    (tmp_path / "tools.json").write_text(json.dumps(tools))
+    registry = controlllm_registry(tmp_path / "tools.json")
+
+    def planned(request: str, tool: str, source: str, options: PlannerOptions | None = None):
+        answer = {"tasks": ["do it"], "steps": [{"in": [source], "tool": tool}]}
+
+        def reply(messages, schema) -> dict:  # the same structure every time it is asked for one
+            return _fill_every_parameter(messages, schema) if "properties" in schema else answer
+
+        fake = FakeBackend([reply] * 6)
+        return Planner(fake, registry, examples_text="", options=options).plan(AttachedSession(mentioned_files(request)), request)
+
+    outcome = planned("Crop out the baseball glove in x.png", "image_cropping", "image-1")
+    assert outcome.ok, outcome.errors
+    assert [s.tool for s in outcome.plan.steps] == ["object_detection", "image_cropping"]
+    detect, crop = outcome.plan.steps
+    assert detect.args["image"] == "${image-1}" and crop.args["image"] == "${image-1}"
+    assert crop.args["object"] == f"${{{detect.id}.object}}"
+    dubbed = planned("Dub my clip.mp4 with a new voice", "dub_video", "video-1")
+    assert not dubbed.ok and "dub_video) needs an audio" in dubbed.errors[-1]  # back to the model, not the clip's own sound
+    kept = planned("Crop out the baseball glove in x.png", "image_cropping", "image-1", PlannerOptions(make_missing=False))
+    assert not kept.ok
