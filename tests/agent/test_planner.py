@@ -100,14 +100,35 @@ def test_one_source_with_an_image_and_a_mask_feeds_both_inputs(registry, session
 
 
 def test_a_missing_kind_is_sent_back_with_the_chains_that_make_it(registry, session):
+    """With ``make_missing`` off the tool graph fills nothing in: the problem goes back to the
+    model with the chains that make what is missing."""
     image = _image(session)
     fake = FakeBackend([{"steps": [{"tool": "inpaint", "in": [image]}]},
                         {"steps": [{"tool": "mask_from_words", "in": [image]}, {"tool": "inpaint", "in": [image, "s1"]}]},
                         {"s1": {"phrase": "the cat"}, "s2": {"prompt": "a dog"}}])
-    outcome = Planner(fake, registry).plan(session, "replace the cat by a dog")
+    outcome = Planner(fake, registry, options=PlannerOptions(make_missing=False)).plan(session, "replace the cat by a dog")
     assert outcome.ok and outcome.attempts == 3
     problem = fake.calls[1].last_text
     assert "needs a mask" in problem and "mask_from_words" in problem
+
+
+def test_a_missing_mask_is_found_in_the_picture_the_step_edits(registry, session):
+    """"Replace the cat by a dog", answered inpaint on the picture and no mask: the mask is a fact
+    of that picture, so the tool graph's converter from it (mask_from_words) runs on the same
+    picture first, in the first answer, and the arguments answer names the cat."""
+    image = _image(session)
+
+    def fill(messages, schema) -> dict:
+        return {label: {"phrase": "the cat"} if "phrase" in step["properties"] else {"prompt": "a dog"}
+                for label, step in schema["properties"].items()}
+
+    fake = FakeBackend([{"steps": [{"tool": "inpaint", "in": [image]}]}, fill])
+    outcome = Planner(fake, registry).plan(session, "replace the cat by a dog")
+    assert outcome.ok and len(fake.calls) == 2, outcome.errors  # one structure answer, one arguments answer
+    find, paint = outcome.plan.steps
+    assert (find.tool, paint.tool) == ("mask_from_words", "inpaint")
+    assert find.args["image"] == f"${{{image}}}" and paint.args["image"] == f"${{{image}}}"
+    assert paint.args["mask"] == f"${{{find.id}.mask}}" and find.args["phrase"] == "the cat"
 
 
 def test_a_source_of_the_wrong_kind_is_a_model_mistake(registry, session):
