@@ -122,6 +122,8 @@ class Result:
     timing: Timing
     steps: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    """The model's answers as written, in order: what a replay of today's code on this run needs."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +139,7 @@ class Result:
             "steps": self.steps,
             "timing": timing_dict(self.timing),
             "errors": self.errors,
+            "raw": self.raw,
         }
 
 
@@ -191,7 +194,8 @@ def run(records: Sequence[dict[str, Any]], registry: Registry, backend: LLMBacke
         outcome, timing = run_planner(planner, session, record["instruction"])
         steps, source = predicted_steps(outcome)
         figures = score(record, steps, registry, session)
-        yield Result(record, source=source, timing=timing, steps=[s.model_dump() for s in steps], errors=outcome.errors, **figures)
+        yield Result(record, source=source, timing=timing, steps=[s.model_dump() for s in steps], errors=outcome.errors,
+                     raw=[g.text for g in outcome.generations], **figures)
 
 
 def summarise(results: Sequence[Result]) -> dict[str, Any]:

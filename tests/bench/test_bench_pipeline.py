@@ -179,7 +179,7 @@ def test_controlllm_scoring_on_real_records():
         {"id": "draw", "tool": "highlight_object_on_image", "args": {"image": "${image-1}", "bbox": "${sel.result}"}},
     ]}
     results = list(cl.run([first], registry, FakeBackend([good]), max_attempts=1))
-    assert results[0].source == "valid"
+    assert results[0].source == "valid" and [json.loads(text) for text in results[0].as_json()["raw"]] == [good]
     assert results[0].domains == Counts(2, 1, 0)  # select_bbox's domain "general" is not in the gold
     assert (results[0].files_used, results[0].files_total) == (1, 1) and file in first["instruction"]
     summary = cl.summarise(results)
