@@ -1280,8 +1280,8 @@ class Planner:
 
     def _found_in(self, tool: type[Tool], known: list[Source], wiring: Wiring, earlier: list[Source], label: str,
                   consumed: frozenset[str], request: str, allowed: set[str]) -> tuple[WiredStep, Wiring] | None:
-        """The one required input of ``tool`` that nothing before it makes, found in the picture
-        (or sound, or video) ``tool`` itself works on.
+        """The one required input of ``tool`` that nothing before it makes, a box or a mask, found
+        in the file ``tool`` itself works on.
 
         "Crop out the baseball glove in x.png", answered image_cropping alone: the crop has its
         picture and lacks the glove's box, and nothing in the plan makes one. A box, a mask, is a

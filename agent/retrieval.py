@@ -213,6 +213,7 @@ class ToolRanker:
         kinds = {k.value for k in Kind}
         self._roots = [{w for w in words if name_counts[w] == 1 and len(w) >= ROOT and w not in kinds
                         and not any(w[:ROOT] == c[:ROOT] for c in COMMON)} for words in named_by]
+        self._all_roots = set().union(*self._roots)
 
     def cued(self, request: str, among: set[str] | None = None) -> list[str]:
         """The tools a word of the request's parts belongs to: a word of a tool's name or
@@ -242,7 +243,7 @@ class ToolRanker:
         ("summarize it" and "a short summary" say text_summarizer, "translate" text_translator):
         the order a request says its jobs in, read off the forms it says them in."""
         roots = self._roots[self.names.index(name)]
-        theirs = set().union(*self._roots) - roots  # "voice" is voice_changer's whole word, no form of "voiceover"
+        theirs = self._all_roots - roots  # "voice" is voice_changer's whole word, no form of "voiceover"
         return next((m.start() for m in WORD.finditer(_unquoted(request))
                      if m.group(0) not in theirs and any(same_root(m.group(0), r) for r in roots)), None)
 
