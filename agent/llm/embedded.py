@@ -19,6 +19,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -217,6 +218,10 @@ def load_server(model_path: Path, *, n_ctx: int, n_threads: int) -> Any:
         params.n_parallel = 1
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
+        # llama.cpp turns flash attention on for the CPU by default; reading a short request after
+        # a cached 4,400-token prompt is then slower (23 against 28 tokens/s here, decode 114 against
+        # 101 ms/token; bench/llm_speed.py), and a planner turn is exactly that.
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.verbosity = 0 if not log.isEnabledFor(logging.DEBUG) else 3
         prompt_cache_dir().mkdir(parents=True, exist_ok=True)
         params.slot_save_path = f"{prompt_cache_dir()}{os.sep}"  # llama.cpp joins it to file names as a plain prefix
@@ -278,14 +283,42 @@ COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ",", "key_separa
 
 
 def compact_json_grammar(schema: dict[str, Any]) -> str:
-    """The schema as an llguidance grammar that allows no whitespace between JSON tokens.
+    """The schema as a grammar that allows no whitespace between JSON tokens.
 
     Through ``response_format`` llama.cpp lets the model pretty-print (newlines and indents cost
-    about half of a plan's output tokens); llguidance's own ``%json`` honours ``x-guidance``
-    options, so the same schema decodes compact. A schema's own ``x-guidance`` wins.
+    about half of a plan's output tokens). The prebuilt xllamacpp carries llguidance, whose own
+    ``%json`` honours ``x-guidance`` options, so the same schema decodes compact; a schema's own
+    ``x-guidance`` wins. A wheel built here for the CPU (setup.sh) has no llguidance (its Rust
+    crates cannot be fetched offline): llama.cpp's own converter then gives GBNF, where every
+    optional blank is the one ``space`` rule, so an empty ``space`` decodes the same compact JSON.
     """
-    options = {**COMPACT_JSON, **(schema.get("x-guidance") or {})}
-    return "%llguidance {}\nstart: %json " + json.dumps({**schema, "x-guidance": options})
+    if _has_llguidance():
+        options = {**COMPACT_JSON, **(schema.get("x-guidance") or {})}
+        return "%llguidance {}\nstart: %json " + json.dumps({**schema, "x-guidance": options})
+    import xllamacpp
+
+    plain = {key: value for key, value in schema.items() if key != "x-guidance"}
+    return without_blanks(xllamacpp.json_schema_to_grammar(json.dumps(plain)))
+
+
+def without_blanks(gbnf: str) -> str:
+    """``gbnf`` (from llama.cpp's schema converter) with its optional whitespace rule emptied."""
+    compact, count = re.subn(r"^space ::= .*$", 'space ::= ""', gbnf, flags=re.MULTILINE)
+    if count != 1:
+        raise BackendError("llama.cpp's JSON-schema grammar has no single `space` rule to make compact")
+    return compact
+
+
+_LLGUIDANCE: list[bool] = []
+
+
+def _has_llguidance() -> bool:
+    """Whether the installed xllamacpp was built with llguidance (its converter then answers in it)."""
+    if not _LLGUIDANCE:
+        import xllamacpp
+
+        _LLGUIDANCE.append(xllamacpp.json_schema_to_grammar('{"type": "boolean"}').startswith("%llguidance"))
+    return _LLGUIDANCE[0]
 
 
 # -- the prompt prefix cache ----------------------------------------------------------------------
@@ -302,8 +335,12 @@ def prompt_cache_dir() -> Path:
 
 
 def _prefix_file(model: Path, n_ctx: int, system: str) -> str:
+    """The saved slot's name: a cache written by another build or attention layout is not read."""
+    import xllamacpp
+
     stat = model.stat()
-    key = hashlib.sha256(f"{model.name}:{stat.st_size}:{n_ctx}:{system}".encode()).hexdigest()[:20]
+    build = f"{xllamacpp.get_system_info()}:no-flash-attn"
+    key = hashlib.sha256(f"{model.name}:{stat.st_size}:{n_ctx}:{build}:{system}".encode()).hexdigest()[:20]
     return f"prefix-{key}.bin"
 
 
