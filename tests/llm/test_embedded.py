@@ -129,6 +129,7 @@ def test_real_embedded_model_answers_within_the_schema() -> None:
     ]
     gen = backend.generate(messages, json_schema=SCHEMA, max_tokens=64, seed=1)
     reply = json.loads(gen.text)
+    assert gen.text == json.dumps(reply, separators=(",", ":"))  # compact: llguidance or GBNF without blanks
     assert set(reply) == {"tool", "steps"} and reply["tool"] in SCHEMA["properties"]["tool"]["enum"] and 1 <= reply["steps"] <= 5
     assert gen.completion_tokens > 0 and gen.prompt_tokens > 20
     assert 0 < gen.prompt_read <= gen.prompt_tokens and gen.prompt_seconds > 0
@@ -143,6 +144,26 @@ def test_real_embedded_model_answers_within_the_schema() -> None:
     saved = prompt_cache_dir() / _prefix_file(backend.resolved_path(), backend.n_ctx, messages[0].content)
     assert saved.is_file() and saved.stat().st_size > 100_000
     print(f"\nembedded: load {load_s:.1f} s, {gen.completion_tokens} tokens at {gen.tokens_per_second:.1f} tokens/s: {gen.text}")
+
+
+# What llama.cpp's own schema converter writes for SCHEMA (a build of xllamacpp without llguidance).
+CONVERTED = r"""root ::= "{" space tool-kv "," space steps-kv space "}"
+space ::= | " " | "\n"{1,2} [ \t]{0,20}
+steps ::= ([1-5])
+steps-kv ::= "\"steps\"" space ":" space steps
+tool ::= ("\"upscale\"" | "\"inpaint\"" | "\"text_to_image\"")
+tool-kv ::= "\"tool\"" space ":" space tool
+"""
+
+
+def test_a_gbnf_grammar_loses_only_its_optional_blanks() -> None:
+    compact = embedded.without_blanks(CONVERTED)
+    assert 'space ::= ""' in compact.splitlines()
+    assert [line for line in compact.splitlines() if not line.startswith("space")] == [
+        line for line in CONVERTED.splitlines() if not line.startswith("space")
+    ]
+    with pytest.raises(embedded.BackendError, match="space"):
+        embedded.without_blanks(CONVERTED.replace("space ::=", "blank ::="))
 
 
 @pytest.mark.slow
