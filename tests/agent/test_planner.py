@@ -208,12 +208,26 @@ def test_examples_convert_to_the_two_part_form(registry):
     assert structure_of(plan, registry)[0]["tasks"] == ["text to video", "sound effect", "add audio to video"]
 
 
-def test_the_embedded_grammar_decodes_compact_json():
+def test_the_embedded_grammar_decodes_compact_json(monkeypatch):
+    from agent.llm import embedded
+
+    monkeypatch.setattr(embedded, "_has_llguidance", lambda: True)  # the prebuilt xllamacpp
     grammar = compact_json_grammar({"type": "object", "x-guidance": {"lenient": True}})
     head, body = grammar.split("%json ", 1)
     assert head.startswith("%llguidance {}")
     options = json.loads(body)["x-guidance"]
     assert options == {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":", "lenient": True}
+
+
+def test_without_llguidance_the_grammar_is_gbnf_with_no_blanks():
+    pytest.importorskip("xllamacpp")
+    from agent.llm import embedded
+
+    if embedded._has_llguidance():
+        pytest.skip("the installed xllamacpp is the prebuilt one (llguidance); setup.sh's AVX-512 build has none")
+    grammar = compact_json_grammar({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+                                    "x-guidance": {"lenient": True}})
+    assert 'space ::= ""' in grammar.splitlines() and "x-guidance" not in grammar and "root ::=" in grammar
 
 
 def test_warm_reads_the_same_system_prompt_a_request_starts_with(registry, session):
