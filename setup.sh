@@ -17,7 +17,7 @@ APT_PACKAGES=(graphviz libvulkan1 libomp5)  # libvulkan1, libomp5: Real-ESRGAN's
 # --dev: the browser the web UI's tests drive (Playwright with executable_path; tests/server)
 [ "$DEV" = 1 ] && APT_PACKAGES+=(chromium)
 # The prebuilt xllamacpp wheel targets AVX2. On a CPU with AVX-512 the embedded planner reads a
-# request about twice as fast when llama.cpp is compiled here (bench/llm_speed.py); that takes about
+# request 1.7 times as fast when llama.cpp is compiled here (bench/llm_speed.py); that takes about
 # seven minutes on 2 cores, once: the wheel is kept in the user cache. LLMGA_NATIVE_LLM=0 skips it.
 NATIVE_LLM=0
 if [ "${LLMGA_SETUP_EMBEDDED:-1}" = 1 ] && [ "${LLMGA_NATIVE_LLM:-1}" = 1 ] && grep -qw avx512bw /proc/cpuinfo 2>/dev/null \
@@ -69,19 +69,20 @@ install_native_llama() {
     return 0
   fi
   version=$(.venv/bin/python -c "from agent.llm.embedded import XLLAMACPP_SPEC; print(XLLAMACPP_SPEC.split('==')[1])")
-  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/llmga/wheels/xllamacpp-avx512"
+  # No llguidance or BoringSSL: both are fetched from the network at build time (the planner's
+  # grammar falls back to GBNF). AMX stays off: its Q4_K kernel crashed here on the planner model.
+  # Each extension is switched on only when this CPU lists it, so the wheel runs where it was built;
+  # the cached wheel is keyed by these options.
+  args="-DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_LLGUIDANCE=OFF -DGGML_NATIVE=OFF -DGGML_AMX_INT8=OFF"
+  args+=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON"
+  for flag in avx512_vnni:AVX512_VNNI avx512vbmi:AVX512_VBMI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI; do
+    option=OFF
+    grep -qw "${flag%%:*}" /proc/cpuinfo && option=ON
+    args+=" -DGGML_${flag##*:}=$option"
+  done
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/llmga/wheels/xllamacpp-$(echo "$args" | sha256sum | cut -c1-12)"
   if ! ls "$wheels"/xllamacpp-"$version"-*.whl >/dev/null 2>&1; then
     echo "setup: compiling llama.cpp (xllamacpp $version) for this CPU's AVX-512, once: about 7 minutes on 2 cores"
-    # No llguidance or BoringSSL: both are fetched from the network at build time (the planner's
-    # grammar falls back to GBNF). AMX stays off: its Q4_K kernel crashed here on the planner model.
-    # Each extension is switched on only when this CPU lists it, so the wheel runs where it was built.
-    args="-DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_LLGUIDANCE=OFF -DGGML_NATIVE=OFF -DGGML_AMX_INT8=OFF"
-    args+=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON"
-    for flag in avx512_vnni:AVX512_VNNI avx512_vbmi:AVX512_VBMI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI; do
-      option=OFF
-      grep -qw "${flag%%:*}" /proc/cpuinfo && option=ON
-      args+=" -DGGML_${flag##*:}=$option"
-    done
     log=$(mktemp)
     if ! CMAKE_ARGS="$args" .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps \
         --no-binary xllamacpp "xllamacpp==$version" -w "$wheels" >"$log" 2>&1; then
