@@ -24,10 +24,14 @@ from agent.llm.embedded import default_threads, ensure_model
 # About 4,400 tokens, the size of the TaskBench planner prompt with its examples.
 SYSTEM = " ".join(f"tool{i}: takes an image and a text and makes an image by editing part {i}." for i in range(210))
 REQUESTS = [
-    "Please generate an image of a red fox sitting in a snowy forest, then make a video of it running, and add an "
-    "audio track of wind blowing; the files are example.jpg and example.wav and example.mp4 here and there, please",
-    "Take example.png, detect the objects in it, crop the dog, describe it in one sentence and translate the "
-    "description into French, then say it out loud as speech, and then also tell me what the weather is like today",
+    (
+        "Please generate an image of a red fox sitting in a snowy forest, then make a video of it running, and add an "
+        "audio track of wind blowing; the files are example.jpg and example.wav and example.mp4 here and there, please"
+    ),
+    (
+        "Take example.png, detect the objects in it, crop the dog, describe it in one sentence and translate the "
+        "description into French, then say it out loud as speech, and then also tell me what the weather is like today"
+    ),
 ]
 ANSWER_TOKENS = 14  # the median structure answer on TaskBench dev
 
