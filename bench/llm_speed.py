@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.llm.embedded import default_threads, ensure_model
+from agent.llm.embedded import default_threads, ensure_model, load_server
 
 # About 4,400 tokens, the size of the TaskBench planner prompt with its examples.
 SYSTEM = " ".join(f"tool{i}: takes an image and a text and makes an image by editing part {i}." for i in range(210))
@@ -37,17 +37,7 @@ ANSWER_TOKENS = 14  # the median structure answer on TaskBench dev
 
 
 def measure(flash_attention: bool, threads: int) -> dict[str, float]:
-    import xllamacpp
-
-    params = xllamacpp.CommonParams()
-    params.model.path = str(ensure_model())
-    params.n_ctx = 8192
-    params.n_parallel = 1
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
-    params.verbosity = 0
-    kinds = xllamacpp.llama_flash_attn_type
-    params.flash_attn_type = kinds.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else kinds.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    server = xllamacpp.Server(params)
+    server = load_server(ensure_model(), n_ctx=8192, n_threads=threads, flash_attention=flash_attention)
 
     def ask(request: str, tokens: int) -> dict[str, float]:
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": request}]

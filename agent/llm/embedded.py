@@ -13,6 +13,7 @@ Loading happens on the first ``generate`` and once per process (``_SERVERS``), n
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -185,7 +186,7 @@ def ensure_model(cache_dir: Path | None = None) -> Path:
 # ---------------------------------------------------------------------------------------------
 # The loaded model: one xllamacpp server per (path, context, threads) per process
 
-_SERVERS: dict[tuple[str, int, int], Any] = {}
+_SERVERS: dict[tuple[str, int, int, bool], Any] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
@@ -196,9 +197,14 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def load_server(model_path: Path, *, n_ctx: int, n_threads: int) -> Any:
-    """The in-process llama.cpp server for ``model_path``, created on the first call only."""
-    key = (str(Path(model_path).resolve()), n_ctx, n_threads)
+def load_server(model_path: Path, *, n_ctx: int, n_threads: int, flash_attention: bool = False) -> Any:
+    """The in-process llama.cpp server for ``model_path``, created on the first call only.
+
+    llama.cpp turns flash attention on for the CPU by default; reading a short request after a
+    cached 4,400-token prompt is then slower (23 against 28 tokens/s here, decode 114 against 101
+    ms/token; bench/llm_speed.py), and a planner turn is exactly that: the backend keeps it off.
+    """
+    key = (str(Path(model_path).resolve()), n_ctx, n_threads, flash_attention)
     with _SERVERS_LOCK:
         server = _SERVERS.get(key)
         if server is not None:
@@ -218,10 +224,8 @@ def load_server(model_path: Path, *, n_ctx: int, n_threads: int) -> Any:
         params.n_parallel = 1
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
-        # llama.cpp turns flash attention on for the CPU by default; reading a short request after
-        # a cached 4,400-token prompt is then slower (23 against 28 tokens/s here, decode 114 against
-        # 101 ms/token; bench/llm_speed.py), and a planner turn is exactly that.
-        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        kinds = xllamacpp.llama_flash_attn_type
+        params.flash_attn_type = kinds.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else kinds.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.verbosity = 0 if not log.isEnabledFor(logging.DEBUG) else 3
         prompt_cache_dir().mkdir(parents=True, exist_ok=True)
         params.slot_save_path = f"{prompt_cache_dir()}{os.sep}"  # llama.cpp joins it to file names as a plain prefix
@@ -309,16 +313,12 @@ def without_blanks(gbnf: str) -> str:
     return compact
 
 
-_LLGUIDANCE: list[bool] = []
-
-
+@functools.cache
 def _has_llguidance() -> bool:
     """Whether the installed xllamacpp was built with llguidance (its converter then answers in it)."""
-    if not _LLGUIDANCE:
-        import xllamacpp
+    import xllamacpp
 
-        _LLGUIDANCE.append(xllamacpp.json_schema_to_grammar('{"type": "boolean"}').startswith("%llguidance"))
-    return _LLGUIDANCE[0]
+    return xllamacpp.json_schema_to_grammar('{"type": "boolean"}').startswith("%llguidance")
 
 
 # -- the prompt prefix cache ----------------------------------------------------------------------
@@ -335,11 +335,12 @@ def prompt_cache_dir() -> Path:
 
 
 def _prefix_file(model: Path, n_ctx: int, system: str) -> str:
-    """The saved slot's name: a cache written by another build or attention layout is not read."""
+    """The saved slot's name: a cache written by another build is not read (the backend's servers
+    all run with flash attention off, so the attention layout is that build's)."""
     import xllamacpp
 
     stat = model.stat()
-    build = f"{xllamacpp.get_system_info()}:no-flash-attn"
+    build = f"{xllamacpp.get_system_info()}:no-flash-attn"  # load_server's default
     key = hashlib.sha256(f"{model.name}:{stat.st_size}:{n_ctx}:{build}:{system}".encode()).hexdigest()[:20]
     return f"prefix-{key}.bin"
 
